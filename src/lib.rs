@@ -1,0 +1,6 @@
+//! Outpost: an authoritative offsite secondary DNS server.
+//!
+//! Data flows one way: primary → transfer → snapshot → store → answers, with
+//! timers, persistence and control on the side.
+
+pub mod rr;
