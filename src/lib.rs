@@ -4,3 +4,4 @@
 //! timers, persistence and control on the side.
 
 pub mod rr;
+pub mod tsig;
