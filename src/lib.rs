@@ -4,4 +4,7 @@
 //! timers, persistence and control on the side.
 
 pub mod rr;
+pub mod serve;
+pub mod store;
 pub mod tsig;
+pub mod zone;

@@ -7,7 +7,9 @@ use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TsigError {
-    #[error("unknown TSIG algorithm {0:?} (expected hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384 or hmac-sha512)")]
+    #[error(
+        "unknown TSIG algorithm {0:?} (expected hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384 or hmac-sha512)"
+    )]
     UnknownAlgorithm(String),
 }
 

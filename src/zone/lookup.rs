@@ -1,0 +1,358 @@
+//! Answering a query from a snapshot: RFC 1034 §4.3.2 with the later rules
+//! for negative answers (RFC 2308), wildcards (RFC 4592), DNAME (RFC 6672)
+//! and ANY (RFC 8482).
+//!
+//! The lookup produces references into the snapshot; only synthesized
+//! records (wildcard expansions, DNAME-made CNAMEs) are built per query.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use smallvec::SmallVec;
+
+use super::key::{MAX_NAME, WireName, wildcard_key};
+use super::{Node, RRset, Zone};
+
+/// CNAME links followed inside one zone before giving up, as BIND does.
+const MAX_CHAIN: usize = 16;
+
+/// What a section of the answer holds: a stored RRset, a single stored
+/// record, or records synthesized for this query.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'z> {
+    Set(&'z RRset),
+    Record(&'z Record),
+    /// A range of `Answer::synth`.
+    Synth(u16, u16),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answer,
+    NoData,
+    NxDomain,
+    Referral,
+    /// A DNAME substitution that made a name too long (RFC 6672 §2.2).
+    YxDomain,
+}
+
+#[derive(Debug)]
+pub struct Answer<'z> {
+    pub outcome: Outcome,
+    pub authoritative: bool,
+    pub answer: SmallVec<[Item<'z>; 4]>,
+    pub authority: SmallVec<[Item<'z>; 2]>,
+    pub additional: SmallVec<[Item<'z>; 4]>,
+    /// How many leading items of `additional` are glue the referral cannot
+    /// work without (RFC 9471): when they do not fit, the reply is truncated.
+    pub required_additional: usize,
+    pub synth: Vec<Record>,
+}
+
+impl<'z> Answer<'z> {
+    fn new() -> Self {
+        Answer {
+            outcome: Outcome::Answer,
+            authoritative: true,
+            answer: SmallVec::new(),
+            authority: SmallVec::new(),
+            additional: SmallVec::new(),
+            required_additional: 0,
+            synth: Vec::new(),
+        }
+    }
+
+    pub fn rcode(&self) -> ResponseCode {
+        match self.outcome {
+            Outcome::NxDomain => ResponseCode::NXDomain,
+            Outcome::YxDomain => ResponseCode::YXDomain,
+            _ => ResponseCode::NoError,
+        }
+    }
+
+    /// The records of an item.
+    pub fn records<'a>(&'a self, item: &Item<'z>) -> &'a [Record]
+    where
+        'z: 'a,
+    {
+        match *item {
+            Item::Set(s) => &s.records,
+            Item::Record(r) => std::slice::from_ref(r),
+            Item::Synth(a, b) => &self.synth[a as usize..b as usize],
+        }
+    }
+
+    fn push_synth(&mut self, records: impl IntoIterator<Item = Record>) -> Item<'z> {
+        let a = self.synth.len();
+        self.synth.extend(records);
+        Item::Synth(a as u16, self.synth.len() as u16)
+    }
+
+    fn push_additional(&mut self, set: &'z RRset) {
+        let dup = self
+            .additional
+            .iter()
+            .any(|i| matches!(i, Item::Set(s) if std::ptr::eq(*s, set)));
+        if !dup {
+            self.additional.push(Item::Set(set));
+        }
+    }
+}
+
+enum Found<'z> {
+    Exact(&'z Node),
+    Wildcard(&'z Node),
+    Cut(&'z Node),
+    Dname(&'z Node),
+    NxDomain,
+}
+
+enum Step<'z> {
+    Done,
+    Follow(&'z Name),
+}
+
+impl Zone {
+    /// Answers `qname`/`qtype`; `qname` must be at or below the origin.
+    /// `tcp` selects the full ANY answer (RFC 8482 limits it over UDP).
+    pub fn lookup<'z>(&'z self, qname: &Name, qtype: RecordType, tcp: bool) -> Answer<'z> {
+        let mut ans = Answer::new();
+        let mut owned: Option<Name> = None;
+        for _ in 0..MAX_CHAIN {
+            let cur = owned.as_ref().unwrap_or(qname);
+            let wire = WireName::from_name(cur);
+            if wire.labels() < self.origin_labels
+                || wire.suffix(self.origin_labels) != self.origin_key()
+            {
+                // A CNAME or DNAME led out of the zone: the resolver goes on.
+                return ans;
+            }
+            let step = match self.find(&wire, qtype) {
+                Found::Exact(node) => self.answer_node(node, None, qtype, tcp, &mut ans),
+                Found::Wildcard(node) => self.answer_node(node, Some(cur), qtype, tcp, &mut ans),
+                Found::Cut(node) => {
+                    self.referral(node, &mut ans);
+                    return ans;
+                }
+                Found::Dname(node) => match self.dname(node, cur, &mut ans) {
+                    Some(target) => {
+                        owned = Some(target);
+                        continue;
+                    }
+                    None => return ans,
+                },
+                Found::NxDomain => {
+                    ans.outcome = Outcome::NxDomain;
+                    ans.authority.push(Item::Record(&self.negative_soa));
+                    return ans;
+                }
+            };
+            match step {
+                Step::Done => return ans,
+                Step::Follow(target) => owned = Some(target.clone()),
+            }
+        }
+        // A chain longer than we follow: the answer so far is what BIND gives.
+        ans
+    }
+
+    fn find<'z>(&'z self, wire: &WireName, qtype: RecordType) -> Found<'z> {
+        let labels = wire.labels();
+        let mut encloser = self.apex_node();
+        for depth in self.origin_labels..=labels {
+            let Some(node) = self.node(wire.suffix(depth)) else {
+                return self.wildcard(wire.suffix(depth - 1));
+            };
+            let exact = depth == labels;
+            // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
+            if node.is_cut() && !(exact && qtype == RecordType::DS) {
+                return Found::Cut(node);
+            }
+            if node.has_dname() && !exact {
+                return Found::Dname(node);
+            }
+            encloser = node;
+        }
+        Found::Exact(encloser)
+    }
+
+    fn wildcard<'z>(&'z self, closest_encloser: &[u8]) -> Found<'z> {
+        let mut buf = [0u8; MAX_NAME];
+        match wildcard_key(closest_encloser, &mut buf).and_then(|len| self.node(&buf[..len])) {
+            Some(node) if node.is_cut() => Found::Cut(node),
+            Some(node) => Found::Wildcard(node),
+            None => Found::NxDomain,
+        }
+    }
+
+    /// Answers from a node; `synth_owner` is the query name when the node is
+    /// a wildcard whose records are expanded to it.
+    fn answer_node<'z>(
+        &'z self,
+        node: &'z Node,
+        synth_owner: Option<&Name>,
+        qtype: RecordType,
+        tcp: bool,
+        ans: &mut Answer<'z>,
+    ) -> Step<'z> {
+        if qtype == RecordType::ANY {
+            let sets: SmallVec<[&RRset; 8]> = if tcp {
+                node.rrsets.iter().collect()
+            } else {
+                // RFC 8482 §4.1: over UDP one RRset of the name is enough.
+                node.rrsets
+                    .iter()
+                    .find(|s| s.rtype != RecordType::RRSIG)
+                    .into_iter()
+                    .collect()
+            };
+            if sets.is_empty() {
+                self.nodata(ans);
+                return Step::Done;
+            }
+            for set in sets {
+                let item = self.emit_set(set, synth_owner, ans);
+                ans.answer.push(item);
+            }
+            return Step::Done;
+        }
+        if let Some(set) = node.rrset(qtype) {
+            let item = self.emit_set(set, synth_owner, ans);
+            ans.answer.push(item);
+            self.additional_for(set, ans);
+            return Step::Done;
+        }
+        if qtype != RecordType::CNAME && node.has_cname() {
+            let set = node.rrset(RecordType::CNAME).expect("flagged at build");
+            let item = self.emit_set(set, synth_owner, ans);
+            ans.answer.push(item);
+            if let RData::CNAME(target) = &set.records[0].data {
+                return Step::Follow(&target.0);
+            }
+            return Step::Done;
+        }
+        self.nodata(ans);
+        Step::Done
+    }
+
+    fn emit_set<'z>(
+        &'z self,
+        set: &'z RRset,
+        synth_owner: Option<&Name>,
+        ans: &mut Answer<'z>,
+    ) -> Item<'z> {
+        match synth_owner {
+            None => Item::Set(set),
+            Some(owner) => ans.push_synth(set.records.iter().map(|r| {
+                let mut r = r.clone();
+                r.name = owner.clone();
+                r
+            })),
+        }
+    }
+
+    fn nodata<'z>(&'z self, ans: &mut Answer<'z>) {
+        // After a CNAME the rcode stays NOERROR with the chain in the answer.
+        if ans.answer.is_empty() {
+            ans.outcome = Outcome::NoData;
+        }
+        ans.authority.push(Item::Record(&self.negative_soa));
+    }
+
+    fn referral<'z>(&'z self, cut: &'z Node, ans: &mut Answer<'z>) {
+        let ns = cut.rrset(RecordType::NS).expect("a cut has NS");
+        if ans.answer.is_empty() {
+            ans.outcome = Outcome::Referral;
+            ans.authoritative = false;
+        }
+        ans.authority.push(Item::Set(ns));
+        for r in &ns.records {
+            if let RData::NS(target) = &r.data {
+                // Glue may sit below the cut: take the node whatever it is.
+                if let Some(node) = self.node_of(&target.0) {
+                    let below_cut = cut.name.zone_of(&target.0);
+                    for t in [RecordType::A, RecordType::AAAA] {
+                        if let Some(set) = node.rrset(t) {
+                            ans.push_additional(set);
+                            if below_cut {
+                                ans.required_additional = ans.additional.len();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Required glue first, so that truncation keeps it whole.
+        if ans.required_additional > 0 {
+            let (mut req, mut rest): (SmallVec<[Item<'z>; 4]>, SmallVec<[Item<'z>; 4]>) =
+                (SmallVec::new(), SmallVec::new());
+            for item in ans.additional.drain(..) {
+                let Item::Set(s) = item else { continue };
+                if s.records.first().is_some_and(|r| cut.name.zone_of(&r.name)) {
+                    req.push(item);
+                } else {
+                    rest.push(item);
+                }
+            }
+            ans.required_additional = req.len();
+            ans.additional = req;
+            ans.additional.extend(rest);
+        }
+    }
+
+    /// DNAME substitution (RFC 6672 §2.2): answer the DNAME and a CNAME made
+    /// for the query name; returns the new name to go on with.
+    fn dname<'z>(&'z self, node: &'z Node, cur: &Name, ans: &mut Answer<'z>) -> Option<Name> {
+        let set = node.rrset(RecordType::DNAME).expect("flagged at build");
+        ans.answer.push(Item::Set(set));
+        let rec = &set.records[0];
+        let RData::Unknown { rdata, .. } = &rec.data else {
+            return None;
+        };
+        let (target, _) = crate::rr::read_name(&rdata.anything)?;
+        let keep = cur.num_labels() - node.name.num_labels();
+        let prefix = cur.iter().take(keep as usize).collect::<Vec<_>>();
+        let new_name = Name::from_labels(prefix)
+            .ok()
+            .and_then(|p| p.append_domain(&target).ok());
+        let Some(new_name) = new_name else {
+            ans.outcome = Outcome::YxDomain;
+            return None;
+        };
+        let cname = Record::from_rdata(cur.clone(), rec.ttl, RData::CNAME(CNAME(new_name.clone())));
+        let item = ans.push_synth([cname]);
+        ans.answer.push(item);
+        Some(new_name)
+    }
+
+    /// Addresses of in-zone MX, NS and SRV targets (RFC 1035 §3.3.9, RFC 2782).
+    fn additional_for<'z>(&'z self, set: &'z RRset, ans: &mut Answer<'z>) {
+        for r in &set.records {
+            let target = match &r.data {
+                RData::MX(mx) => mx.exchange.clone(),
+                RData::NS(ns) => ns.0.clone(),
+                RData::Unknown {
+                    code: RecordType::SRV,
+                    rdata,
+                } if rdata.anything.len() > 6 => match crate::rr::read_name(&rdata.anything[6..]) {
+                    Some((n, _)) => n,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let Some(node) = self.node_of(&target) else {
+                continue;
+            };
+            // Glue below a cut is not authoritative: only referrals hand it out,
+            // except for the zone's own NS set, whose glue resolvers need.
+            if node.is_occluded() && set.rtype != RecordType::NS {
+                continue;
+            }
+            for t in [RecordType::A, RecordType::AAAA] {
+                if let Some(a) = node.rrset(t) {
+                    ans.push_additional(a);
+                }
+            }
+        }
+    }
+}
