@@ -24,61 +24,61 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub enum ZoneError {
     #[error("zone {zone}: record {owner} {rtype} is outside the zone")]
     OutOfZone {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         rtype: RecordType,
     },
     #[error("zone {zone}: record {owner} {rtype} has class {class}, only IN is served")]
     WrongClass {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         rtype: RecordType,
         class: DNSClass,
     },
     #[error("zone {zone}: no SOA record at the apex")]
-    NoSoa { zone: Name },
+    NoSoa { zone: String },
     #[error("zone {zone}: {count} SOA records at the apex, exactly one is allowed")]
-    ManySoa { zone: Name, count: usize },
+    ManySoa { zone: String, count: usize },
     #[error("zone {zone}: SOA record at {owner}, which is not the apex")]
-    SoaNotAtApex { zone: Name, owner: Name },
+    SoaNotAtApex { zone: String, owner: String },
     #[error("zone {zone}: no NS records at the apex")]
-    NoApexNs { zone: Name },
+    NoApexNs { zone: String },
     #[error("zone {zone}: {owner} has a CNAME beside other data ({other})")]
     CnameAndOther {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         other: RecordType,
     },
     #[error("zone {zone}: {owner} has {count} CNAME records, at most one is allowed")]
     ManyCname {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         count: usize,
     },
     #[error("zone {zone}: {owner} has {count} DNAME records, at most one is allowed")]
     ManyDname {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         count: usize,
     },
     #[error("zone {zone}: {records} records, over the limit of {limit}")]
     TooManyRecords {
-        zone: Name,
+        zone: String,
         records: usize,
         limit: usize,
     },
     #[error("zone {zone}: RRset {owner} {rtype} has {count} records, over the limit of {limit}")]
     RrsetTooLarge {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         rtype: RecordType,
         count: usize,
         limit: usize,
     },
     #[error("zone {zone}: {owner} has {count} record types, over the limit of {limit}")]
     TooManyTypes {
-        zone: Name,
-        owner: Name,
+        zone: String,
+        owner: String,
         count: usize,
         limit: usize,
     },
@@ -200,7 +200,7 @@ impl Zone {
         limits: &BuildLimits,
     ) -> Result<Zone, ZoneError> {
         let origin = origin.to_lowercase();
-        let zone = || origin.clone();
+        let zone = || origin.to_string();
         let origin_key = key_of(&origin);
         let origin_labels = key_labels(&origin_key);
         if records.len() > limits.max_records {
@@ -218,7 +218,7 @@ impl Zone {
             if record.dns_class != DNSClass::IN {
                 return Err(ZoneError::WrongClass {
                     zone: zone(),
-                    owner: record.name.clone(),
+                    owner: record.name.to_string(),
                     rtype: record.record_type(),
                     class: record.dns_class,
                 });
@@ -226,7 +226,7 @@ impl Zone {
             if !origin.zone_of(&record.name) {
                 return Err(ZoneError::OutOfZone {
                     zone: zone(),
-                    owner: record.name.clone(),
+                    owner: record.name.to_string(),
                     rtype: record.record_type(),
                 });
             }
@@ -252,7 +252,7 @@ impl Zone {
                     if node.rrsets.len() >= limits.max_types_per_name {
                         return Err(ZoneError::TooManyTypes {
                             zone: zone(),
-                            owner: node.name.clone(),
+                            owner: node.name.to_string(),
                             count: node.rrsets.len() + 1,
                             limit: limits.max_types_per_name,
                         });
@@ -268,7 +268,7 @@ impl Zone {
             if set.records.len() >= limits.max_rrset_records {
                 return Err(ZoneError::RrsetTooLarge {
                     zone: zone(),
-                    owner: node.name.clone(),
+                    owner: node.name.to_string(),
                     rtype,
                     count: set.records.len() + 1,
                     limit: limits.max_rrset_records,
@@ -315,7 +315,7 @@ impl Zone {
                 if !is_apex {
                     return Err(ZoneError::SoaNotAtApex {
                         zone: zone(),
-                        owner: node.name.clone(),
+                        owner: node.name.to_string(),
                     });
                 }
                 if soa.records.len() != 1 {
@@ -329,7 +329,7 @@ impl Zone {
                 if cname.records.len() > 1 {
                     return Err(ZoneError::ManyCname {
                         zone: zone(),
-                        owner: node.name.clone(),
+                        owner: node.name.to_string(),
                         count: cname.records.len(),
                     });
                 }
@@ -342,7 +342,7 @@ impl Zone {
                 }) {
                     return Err(ZoneError::CnameAndOther {
                         zone: zone(),
-                        owner: node.name.clone(),
+                        owner: node.name.to_string(),
                         other,
                     });
                 }
@@ -352,7 +352,7 @@ impl Zone {
                 if dname.records.len() > 1 {
                     return Err(ZoneError::ManyDname {
                         zone: zone(),
-                        owner: node.name.clone(),
+                        owner: node.name.to_string(),
                         count: dname.records.len(),
                     });
                 }
