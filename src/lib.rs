@@ -8,3 +8,5 @@ pub mod serve;
 pub mod store;
 pub mod tsig;
 pub mod zone;
+pub mod cli;
+pub mod daemon;

@@ -1,0 +1,117 @@
+//! Runs the real `outpost` binary for tests: a config in a tempdir, a free
+//! loopback port, killed by PID on drop.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use super::dns::{Q, build_query, exchange_raw};
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+pub struct Outpost {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Outpost {
+    /// Writes `config` (with `{port}` and `{dir}` replaced) and starts the
+    /// server in `dir`.
+    pub fn start_in(dir: &Path, config_template: &str) -> Outpost {
+        let port = free_port();
+        Self::start_on(dir, config_template, port)
+    }
+
+    pub fn start_on(dir: &Path, config_template: &str, port: u16) -> Outpost {
+        let text = config_template
+            .replace("{port}", &port.to_string())
+            .replace("{dir}", &dir.display().to_string());
+        let config = dir.join("outpost.toml");
+        std::fs::write(&config, text).unwrap();
+        let log = dir.join(format!("outpost-{port}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir)
+            .env("RUST_LOG", "info,hickory_server=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start outpost");
+        Outpost {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir: dir.to_path_buf(),
+            config,
+            log,
+        }
+    }
+
+    /// Waits until the server answers anything for `zone` SOA over UDP.
+    pub fn wait_ready(&mut self, zone: &str, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("outpost exited with {status}: {}", self.log_text());
+            }
+            let q = build_query(zone, RecordType::SOA, Q::udp());
+            if exchange_raw(self.addr, &q, false).is_ok() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("outpost not answering after {timeout:?}: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                self.kill9();
+                panic!("outpost ignored SIGTERM: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Outpost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
