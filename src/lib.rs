@@ -3,6 +3,7 @@
 //! Data flows one way: primary → transfer → snapshot → store → answers, with
 //! timers, persistence and control on the side.
 
+pub mod config;
 pub mod rr;
 pub mod serve;
 pub mod store;

@@ -1,0 +1,399 @@
+//! Outpost's TOML configuration: parsing, validation and default merging.
+//!
+//! The file is read into the serde types in `raw` (unknown keys are errors),
+//! then `validate` turns it into a [`Config`] in which every reference is
+//! resolved, every address parsed and every per-zone setting merged: a value
+//! in `[[zone]]` wins over `[defaults]`, which wins over the built-in
+//! defaults below. All problems are collected, each with its key path, so one
+//! run reports everything that is wrong with a file.
+//!
+//! Relative paths (`data_dir`, `seed_file`) are resolved against the current
+//! working directory of the process, not the directory of the config file,
+//! matching what a shell user expects when typing them on a command line.
+
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use crate::tsig::Key;
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+// Built-in defaults, the single place they are defined. docs/config.md
+// repeats them for readers.
+pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(2);
+pub const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(4 * WEEK);
+pub const DEFAULT_MIN_RETRY: Duration = Duration::from_secs(1);
+pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(2 * WEEK);
+pub const DEFAULT_MIN_EXPIRE: Duration = Duration::from_secs(0);
+pub const DEFAULT_MAX_EXPIRE: Duration = Duration::from_secs(24 * WEEK);
+pub const DEFAULT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_RECORDS: usize = 5_000_000;
+pub const DEFAULT_MAX_TRANSFER_BYTES: u64 = 1 << 30;
+pub const DEFAULT_MAX_RRSET_RECORDS: usize = 10_000;
+/// BIND's answer to CVE-2024-1737 (slow lookups on names with many types).
+pub const DEFAULT_MAX_TYPES_PER_NAME: usize = 100;
+pub const DEFAULT_IXFR_HISTORY: usize = 32;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Port used for primaries, NOTIFY targets and listen addresses written
+/// without one.
+pub const DEFAULT_DNS_PORT: u16 = 53;
+
+const WEEK: u64 = 7 * 86_400;
+
+/// A validated, fully resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file the configuration came from (absolute when loaded from disk).
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub keys: BTreeMap<Name, Key>,
+    pub zones: Vec<ZoneConfig>,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Each address serves both UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Absolute.
+    pub data_dir: PathBuf,
+    pub control: Option<SocketAddr>,
+    pub control_token: Option<String>,
+    pub log_format: LogFormat,
+    /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub log_level: String,
+    pub udp_workers: usize,
+}
+
+impl fmt::Debug for ServerConfig {
+    // The control token is a credential: keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("control", &self.control)
+            .field(
+                "control_token",
+                &self.control_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("udp_workers", &self.udp_workers)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
+}
+
+/// What to answer once a zone has expired (no successful refresh within the
+/// SOA expire interval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnExpire {
+    /// RFC 1034 behaviour: stop answering authoritatively.
+    #[default]
+    Servfail,
+    /// Keep serving the last copy, for the disaster case where the primary
+    /// is gone for longer than its own expire value foresaw.
+    KeepServing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZonemdMode {
+    /// Check a ZONEMD record if the zone has one.
+    #[default]
+    Verify,
+    /// Reject zones without a valid ZONEMD record.
+    Require,
+    Ignore,
+}
+
+/// One entry of `allow_transfer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclEntry {
+    /// The client address is inside this network.
+    Net(IpNet),
+    /// The request is signed with this (existing) TSIG key.
+    Key(Name),
+}
+
+impl AclEntry {
+    /// `tsig_key` is the name of the key whose signature on the request has
+    /// been verified, if any.
+    pub fn matches(&self, peer: IpAddr, tsig_key: Option<&Name>) -> bool {
+        match self {
+            // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+            AclEntry::Net(net) => net.contains(&peer.to_canonical()),
+            AclEntry::Key(name) => tsig_key == Some(name),
+        }
+    }
+}
+
+/// Bounds applied to the SOA refresh, retry and expire values of a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerBounds {
+    pub min_refresh: Duration,
+    pub max_refresh: Duration,
+    pub min_retry: Duration,
+    pub max_retry: Duration,
+    pub min_expire: Duration,
+    pub max_expire: Duration,
+}
+
+impl Default for TimerBounds {
+    fn default() -> Self {
+        TimerBounds {
+            min_refresh: DEFAULT_MIN_REFRESH,
+            max_refresh: DEFAULT_MAX_REFRESH,
+            min_retry: DEFAULT_MIN_RETRY,
+            max_retry: DEFAULT_MAX_RETRY,
+            min_expire: DEFAULT_MIN_EXPIRE,
+            max_expire: DEFAULT_MAX_EXPIRE,
+        }
+    }
+}
+
+/// Size limits on what a primary may send; a transfer exceeding one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_records: usize,
+    pub max_transfer_bytes: u64,
+    pub max_rrset_records: usize,
+    pub max_types_per_name: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_records: DEFAULT_MAX_RECORDS,
+            max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
+            max_rrset_records: DEFAULT_MAX_RRSET_RECORDS,
+            max_types_per_name: DEFAULT_MAX_TYPES_PER_NAME,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneConfig {
+    /// Fully qualified, lowercase.
+    pub name: Name,
+    /// Tried in order.
+    pub primaries: Vec<SocketAddr>,
+    pub key: Option<Key>,
+    /// Absolute; exists at load time.
+    pub seed_file: Option<PathBuf>,
+    pub notify_from: Vec<IpNet>,
+    pub allow_transfer: Vec<AclEntry>,
+    pub notify: Vec<SocketAddr>,
+    pub timers: TimerBounds,
+    pub on_expire: OnExpire,
+    pub transfer_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub limits: Limits,
+    pub ixfr_history: usize,
+    pub zonemd: ZonemdMode,
+}
+
+impl ZoneConfig {
+    /// Whether a NOTIFY for this zone from `peer` is accepted: the primaries
+    /// may always send one, `notify_from` adds more sources.
+    pub fn notify_allowed(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.primaries.iter().any(|p| p.ip().to_canonical() == peer)
+            || self.notify_from.iter().any(|net| net.contains(&peer))
+    }
+
+    /// Whether an AXFR/IXFR request from `peer`, signed with the verified
+    /// key `tsig_key` if any, may be answered. Empty `allow_transfer` means
+    /// nobody.
+    pub fn transfer_allowed(&self, peer: IpAddr, tsig_key: Option<&Name>) -> bool {
+        self.allow_transfer
+            .iter()
+            .any(|e| e.matches(peer, tsig_key))
+    }
+}
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path such as `zone[0] (example.com).primaries[1]`; empty when the
+    /// problem concerns the whole file.
+    pub path: String,
+    /// 1-based line and column, when known (syntax and type errors).
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+/// Everything wrong with a config file, one problem per line when displayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// The file name as given to [`Config::load`] or [`Config::from_toml_str`].
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&self.file);
+            if let Some((line, col)) = p.position {
+                out.push_str(&format!(":{line}:{col}"));
+            }
+            out.push_str(": ");
+            if !p.path.is_empty() {
+                out.push_str(&p.path);
+                out.push_str(": ");
+            }
+            out.push_str(&p.message);
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`. `Config::source` is made
+    /// absolute so a later reload finds the same file whatever the cwd.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![Problem {
+                path: String::new(),
+                position: None,
+                message: format!("cannot read config file: {e}"),
+            }],
+        })?;
+        let mut config = Config::from_toml_str(&text, &file)?;
+        config.source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates `text`; `source` names it in error messages and
+    /// becomes `Config::source`.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let raw = validate::parse(text).map_err(|problem| ConfigError {
+            file: source.to_string(),
+            problems: vec![problem],
+        })?;
+        validate::validate(raw, PathBuf::from(source)).map_err(|problems| ConfigError {
+            file: source.to_string(),
+            problems,
+        })
+    }
+
+    pub fn zone(&self, name: &Name) -> Option<&ZoneConfig> {
+        self.zones.iter().find(|z| &z.name == name)
+    }
+}
+
+/// Parses `"45s"`, `"10m"`, `"2h"`, `"41d"`, `"1w"`, combinations such as
+/// `"1h30m"`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| format!("invalid duration {text:?}: {why}");
+    if text.is_empty() {
+        return Err(bad("empty"));
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| bad("too large"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad("expected a number before each unit"));
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad("too large"))?;
+        rest = &rest[digits..];
+        let unit = rest
+            .chars()
+            .next()
+            .ok_or_else(|| bad("missing unit after the last number (use s, m, h, d or w)"))?;
+        let scale = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => WEEK,
+            other => {
+                return Err(bad(&format!(
+                    "unknown unit {other:?} (use s, m, h, d or w)"
+                )));
+            }
+        };
+        rest = &rest[unit.len_utf8()..];
+        total = number
+            .checked_mul(scale)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| bad("too large"))?;
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it, for messages.
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, scale) in [('w', WEEK), ('d', 86_400), ('h', 3600), ('m', 60), ('s', 1)] {
+        if secs >= scale {
+            out.push_str(&format!("{}{unit}", secs / scale));
+            secs %= scale;
+        }
+    }
+    out
+}
+
+/// Parses a byte count: a bare number, or a number with a decimal (K, M, G,
+/// T, optionally followed by B) or binary (KiB, MiB, GiB, TiB) suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = |why: &str| format!("invalid byte count {text:?}: {why}");
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad("expected a number"));
+    }
+    let number: u64 = text[..digits].parse().map_err(|_| bad("too large"))?;
+    let suffix = text[digits..].trim_start().to_ascii_lowercase();
+    let scale: u64 = match suffix.as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        "ti" | "tib" => 1 << 40,
+        _ => {
+            return Err(bad(
+                "unknown suffix (use K, M, G, T for powers of 1000 or KiB, MiB, GiB, TiB for powers of 1024)",
+            ));
+        }
+    };
+    number.checked_mul(scale).ok_or_else(|| bad("too large"))
+}
