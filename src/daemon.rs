@@ -63,11 +63,11 @@ pub fn check(path: &std::path::Path) -> Vec<String> {
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.server.udp_workers {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.udp_workers.max(1))
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(serve(config))
 }
 
