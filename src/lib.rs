@@ -3,5 +3,7 @@
 //! Data flows one way: primary → transfer → snapshot → store → answers, with
 //! timers, persistence and control on the side.
 
+pub mod persist;
+pub mod refresh;
 pub mod rr;
 pub mod tsig;
