@@ -55,6 +55,22 @@ struct Entry {
     again: bool,
 }
 
+impl<Z: Ord + Hash + Clone> State<Z> {
+    /// Returns whether the task must wake up: the zone became the earliest.
+    fn set_deadline(&mut self, zone: Z, at: Instant) -> bool {
+        let entry = self.zones.entry(zone.clone()).or_default();
+        let old = entry.at.replace(at);
+        if entry.in_flight {
+            return false;
+        }
+        if let Some(old) = old {
+            self.deadlines.remove(&(old, zone.clone()));
+        }
+        self.deadlines.insert((at, zone.clone()));
+        self.deadlines.first().is_some_and(|(_, z)| *z == zone)
+    }
+}
+
 /// What a request for an immediate check did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckRequest {
@@ -96,21 +112,8 @@ where
     /// flight the deadline is recorded, but [`finished`](Self::finished)
     /// decides the next one.
     pub fn schedule(&self, zone: Z, at: Instant) {
-        let mut st = self.lock();
-        let entry = st.zones.entry(zone.clone()).or_default();
-        let old = entry.at.replace(at);
-        if entry.in_flight {
-            return;
-        }
-        if let Some(old) = old {
-            st.deadlines.remove(&(old, zone.clone()));
-        }
-        st.deadlines.insert((at, zone.clone()));
-        let earliest = st.deadlines.first().is_some_and(|(_, z)| *z == zone);
-        drop(st);
-        if earliest {
-            self.shared.wake.notify_one();
-        }
+        let wake = self.lock().set_deadline(zone, at);
+        self.wake_if(wake);
     }
 
     /// Asks for a check of the zone now (NOTIFY, operator request), adding
@@ -118,18 +121,18 @@ where
     /// flight.
     pub fn check_now(&self, zone: Z) -> CheckRequest {
         let now = Instant::now();
-        {
-            let mut st = self.lock();
-            let entry = st.zones.entry(zone.clone()).or_default();
-            if entry.in_flight {
-                entry.again = true;
-                return CheckRequest::Merged;
-            }
-            if entry.at.is_some_and(|at| at <= now) {
-                return CheckRequest::Merged;
-            }
+        let mut st = self.lock();
+        let entry = st.zones.entry(zone.clone()).or_default();
+        if entry.in_flight {
+            entry.again = true;
+            return CheckRequest::Merged;
         }
-        self.schedule(zone, now);
+        if entry.at.is_some_and(|at| at <= now) {
+            return CheckRequest::Merged;
+        }
+        let wake = st.set_deadline(zone, now);
+        drop(st);
+        self.wake_if(wake);
         CheckRequest::Queued
     }
 
@@ -141,21 +144,23 @@ where
         let Some(entry) = st.zones.get_mut(zone) else {
             return;
         };
-        if !entry.in_flight {
-            // Not handed out (or already finished): just a reschedule.
-            drop(st);
-            self.schedule(zone.clone(), next);
-            return;
+        let mut at = next;
+        if entry.in_flight {
+            entry.in_flight = false;
+            entry.at = None;
+            if std::mem::take(&mut entry.again) {
+                at = Instant::now();
+            }
         }
-        entry.in_flight = false;
-        let at = if std::mem::take(&mut entry.again) {
-            Instant::now()
-        } else {
-            next
-        };
-        entry.at = None;
+        let wake = st.set_deadline(zone.clone(), at);
         drop(st);
-        self.schedule(zone.clone(), at);
+        self.wake_if(wake);
+    }
+
+    fn wake_if(&self, wake: bool) {
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Forgets the zone. Returns whether it was known. If it is in flight it
