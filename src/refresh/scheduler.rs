@@ -39,6 +39,16 @@ struct Shared<Z> {
     wake: Notify,
 }
 
+impl<Z> Shared<Z> {
+    fn lock(&self) -> MutexGuard<'_, State<Z>> {
+        // The lock is never held across code that can panic midway through
+        // an update, so a poisoned lock still guards consistent data.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 #[derive(Debug)]
 struct State<Z> {
     /// Deadlines of zones that are not in flight.
@@ -48,7 +58,8 @@ struct State<Z> {
 
 #[derive(Debug, Default)]
 struct Entry {
-    /// The zone's deadline; in `deadlines` exactly when the zone is not in flight.
+    /// The zone's deadline, always `None` in flight; when set, the pair is
+    /// in `deadlines`.
     at: Option<Instant>,
     in_flight: bool,
     /// A check was requested while in flight: run one more when it finishes.
@@ -59,11 +70,10 @@ impl<Z: Ord + Hash + Clone> State<Z> {
     /// Returns whether the task must wake up: the zone became the earliest.
     fn set_deadline(&mut self, zone: Z, at: Instant) -> bool {
         let entry = self.zones.entry(zone.clone()).or_default();
-        let old = entry.at.replace(at);
         if entry.in_flight {
             return false;
         }
-        if let Some(old) = old {
+        if let Some(old) = entry.at.replace(at) {
             self.deadlines.remove(&(old, zone.clone()));
         }
         self.deadlines.insert((at, zone.clone()));
@@ -100,17 +110,11 @@ where
     }
 
     fn lock(&self) -> MutexGuard<'_, State<Z>> {
-        // The lock is never held across code that can panic midway through
-        // an update, so a poisoned lock still guards consistent data.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.lock()
     }
 
-    /// Sets the zone's deadline, adding the zone if it is new. For a zone in
-    /// flight the deadline is recorded, but [`finished`](Self::finished)
-    /// decides the next one.
+    /// Sets the zone's deadline, adding the zone if it is new. Does nothing
+    /// to a zone in flight: [`finished`](Self::finished) sets its next one.
     pub fn schedule(&self, zone: Z, at: Instant) {
         let wake = self.lock().set_deadline(zone, at);
         self.wake_if(wake);
@@ -147,7 +151,6 @@ where
         let mut at = next;
         if entry.in_flight {
             entry.in_flight = false;
-            entry.at = None;
             if std::mem::take(&mut entry.again) {
                 at = Instant::now();
             }
@@ -179,11 +182,7 @@ where
 
     /// The zone's pending deadline; `None` if unknown or in flight.
     pub fn deadline(&self, zone: &Z) -> Option<Instant> {
-        self.lock()
-            .zones
-            .get(zone)
-            .filter(|e| !e.in_flight)
-            .and_then(|e| e.at)
+        self.lock().zones.get(zone).and_then(|e| e.at)
     }
 
     pub fn is_in_flight(&self, zone: &Z) -> bool {
@@ -214,10 +213,7 @@ where
 {
     loop {
         let next = {
-            let mut st = shared
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut st = shared.lock();
             let now = Instant::now();
             while st.deadlines.first().is_some_and(|(at, _)| *at <= now) {
                 let Some((_, zone)) = st.deadlines.pop_first() else {
