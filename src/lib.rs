@@ -3,11 +3,13 @@
 //! Data flows one way: primary → transfer → snapshot → store → answers, with
 //! timers, persistence and control on the side.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod persist;
+pub mod refresh;
 pub mod rr;
 pub mod serve;
 pub mod store;
 pub mod tsig;
 pub mod zone;
-pub mod cli;
-pub mod daemon;
