@@ -77,16 +77,7 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
     serial_cmp(a, b) == Some(Ordering::Greater)
 }
 
-/// What to do with a zone whose expiry deadline has passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnExpire {
-    /// RFC 1035 behaviour: stop answering authoritatively (SERVFAIL).
-    Servfail,
-    /// Keep answering from the expired copy; the operator chose availability
-    /// of the disaster MX over strict SOA semantics.
-    KeepServing,
-}
+pub use crate::config::OnExpire;
 
 /// Per-zone limits on the primary's SOA timers. A primary can publish a
 /// one-second refresh or a one-year expire; these keep it within what the
