@@ -5,3 +5,4 @@
 
 pub mod rr;
 pub mod tsig;
+pub mod zonefile;
