@@ -488,6 +488,24 @@ pub(crate) fn from_text(
             f.name("replacement", origin, out)?;
         }
         29 => loc_from_text(f, out)?,
+        11 => {
+            out.extend(ipv4(f.next("address")?)?.octets());
+            let p = f.next("protocol")?;
+            out.push(match p.to_ascii_lowercase().as_slice() {
+                b"tcp" => 6,
+                b"udp" => 17,
+                _ => num(p, "protocol")?,
+            });
+            let mut bits = Vec::new();
+            while !f.is_empty() {
+                let port = usize::from(wks_port(f.next("service")?)?);
+                if bits.len() <= port / 8 {
+                    bits.resize(port / 8 + 1, 0);
+                }
+                bits[port / 8] |= 0x80 >> (port % 8);
+            }
+            out.extend(bits);
+        }
         37 => {
             let t = f.next("certificate type")?;
             const CT: &[(&str, u16)] = &[
@@ -728,6 +746,29 @@ pub(crate) fn from_text(
     f.finish()
 }
 
+/// A WKS service: a port number or one of the few names every services
+/// database has (BIND consults the system's, which varies by host).
+fn wks_port(t: &[u8]) -> Result<u16, String> {
+    const SERVICES: &[(&str, u16)] = &[
+        ("ftp", 21),
+        ("ssh", 22),
+        ("telnet", 23),
+        ("smtp", 25),
+        ("domain", 53),
+        ("http", 80),
+        ("pop3", 110),
+        ("imap", 143),
+        ("https", 443),
+    ];
+    match SERVICES
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(t))
+    {
+        Some((_, p)) => Ok(*p),
+        None => num(t, "service port"),
+    }
+}
+
 fn apl_item(t: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let bad = || format!("bad APL item '{}'", show(t));
     let (neg, rest) = match t.first() {
@@ -907,6 +948,17 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
                 s.push(' ');
             }
             r.name(&mut s)?;
+        }
+        11 => {
+            let a = Ipv4Addr::from(<[u8; 4]>::try_from(r.bytes(4)?).ok()?);
+            let _ = write!(s, "{a} {}", r.u8()?);
+            for (i, &b) in r.rest().iter().enumerate() {
+                for bit in 0..8 {
+                    if b & (0x80 >> bit) != 0 {
+                        let _ = write!(s, " {}", i * 8 + bit);
+                    }
+                }
+            }
         }
         29 => {
             if r.u8()? != 0 {

@@ -52,6 +52,10 @@ fn address_types() {
     assert_eq!(t, "10 0014:4fff:ff20:ee64");
     rt("L64", "10 14:4fff:ff20:ee64");
     rt("LP", "10 l64-subnet1");
+    let (w, t) = rt("WKS", "192.0.2.1 tcp smtp 80 domain 1023");
+    assert_eq!(w.len(), 5 + 128);
+    assert_eq!(t, "192.0.2.1 6 25 53 80 1023");
+    assert_eq!(rt("WKS", "192.0.2.99 17").0, [192, 0, 2, 99, 17]);
 }
 
 #[test]
@@ -266,8 +270,8 @@ fn generic_and_unsupported() {
         "\\# 2 0102"
     );
     assert!(bad("TYPE65000", "\\# 3 abcd").contains("length says 3"));
-    let e = bad("WKS", "1.2.3.4 6 25");
-    assert!(e.contains("type WKS is not supported"), "{e}");
+    let e = bad("NXT", "a. A");
+    assert!(e.contains("type NXT is not supported"), "{e}");
     assert!(bad("TYPE65000", "abc").contains("TYPE65000"));
     assert_eq!(wire("WKS", "\\# 5 0102030406"), [1, 2, 3, 4, 6]);
     assert!(bad("OPT", "\\# 0").contains("cannot appear"));
