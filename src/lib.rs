@@ -13,3 +13,4 @@ pub mod serve;
 pub mod store;
 pub mod tsig;
 pub mod zone;
+pub mod zonefile;
