@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::daemon;
 
 #[derive(Debug, Parser)]
-#[command(name = "outpost", version, about = "Authoritative offsite secondary DNS server")]
+#[command(
+    name = "outpost",
+    version,
+    about = "Authoritative offsite secondary DNS server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

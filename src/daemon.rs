@@ -23,7 +23,10 @@ pub fn init_logging(server: &ServerConfig) {
     // hickory logs every request at info; per-query logging stays at debug.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},hickory_server=warn", server.log_level)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     let _ = match server.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Plain => builder.try_init(),
@@ -58,7 +61,11 @@ pub fn check(path: &std::path::Path) -> Vec<String> {
     config
         .zones
         .iter()
-        .filter_map(|z| load_seed(z).err().map(|e| format!("zone {}: {e:#}", z.name)))
+        .filter_map(|z| {
+            load_seed(z)
+                .err()
+                .map(|e| format!("zone {}: {e:#}", z.name))
+        })
         .collect()
 }
 
@@ -97,7 +104,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     wait_for_shutdown().await;
     info!("shutting down");
-    server.shutdown_gracefully().await.context("shutting down")?;
+    server
+        .shutdown_gracefully()
+        .await
+        .context("shutting down")?;
     Ok(())
 }
 

@@ -59,7 +59,10 @@ zone "example.com" {{ type primary; file "{dir}/example.com.zone"; }};
     let start = Instant::now();
     loop {
         if let Ok(Some(st)) = bind.child.try_wait() {
-            panic!("named exited {st}: {}", std::fs::read_to_string(dir.join("named.log")).unwrap());
+            panic!(
+                "named exited {st}: {}",
+                std::fs::read_to_string(dir.join("named.log")).unwrap()
+            );
         }
         let wire = common::dns::build_query("example.com.", RecordType::SOA, Q::udp());
         if let Ok(out) = common::dns::exchange_raw(addr, &wire, false)
@@ -68,14 +71,24 @@ zone "example.com" {{ type primary; file "{dir}/example.com.zone"; }};
         {
             return bind;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "named did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "named did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
         let _ = &mut bind;
     }
 }
 
 fn which(tool: &str) -> String {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
         let p = format!("{dir}/{tool}");
         if std::path::Path::new(&p).exists() {
             return p;
@@ -195,8 +208,13 @@ seed_file = "{ZONE_FILE}"
                 let theirs = query(bind.addr, name, qtype, Q::tcp());
                 let theirs = semantic(&theirs, "example.com.");
                 let ours_s = semantic(&ours, "example.com.");
-                if !ours.metadata.truncation && (ours_s.answer.is_empty() || !ours_s.answer.is_subset(&theirs.answer)) {
-                    failures.push(format!("{name} {qtype} {mode}: ANY over UDP not a subset: {:?}", ours_s.answer));
+                if !ours.metadata.truncation
+                    && (ours_s.answer.is_empty() || !ours_s.answer.is_subset(&theirs.answer))
+                {
+                    failures.push(format!(
+                        "{name} {qtype} {mode}: ANY over UDP not a subset: {:?}",
+                        ours_s.answer
+                    ));
                 }
                 compared += 1;
                 continue;
@@ -205,10 +223,17 @@ seed_file = "{ZONE_FILE}"
             let theirs = semantic(&query(bind.addr, name, qtype, *q), "example.com.");
             compared += 1;
             if ours != theirs {
-                failures.push(format!("{name} {qtype} {mode}:\n  outpost {ours:?}\n  bind    {theirs:?}"));
+                failures.push(format!(
+                    "{name} {qtype} {mode}:\n  outpost {ours:?}\n  bind    {theirs:?}"
+                ));
             }
         }
     }
     assert!(compared >= 180, "compared {compared}");
-    assert!(failures.is_empty(), "{} of {compared} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

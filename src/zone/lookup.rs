@@ -266,38 +266,22 @@ impl Zone {
             ans.authoritative = false;
         }
         ans.authority.push(Item::Set(ns));
+        // In-bailiwick glue only, as BIND does: addresses of name servers
+        // at or below the cut, which a resolver cannot find any other way.
+        // They are required: without them the referral is useless (RFC 9471).
         for r in &ns.records {
-            if let RData::NS(target) = &r.data {
-                // Glue may sit below the cut: take the node whatever it is.
-                if let Some(node) = self.node_of(&target.0) {
-                    let below_cut = cut.name.zone_of(&target.0);
-                    for t in [RecordType::A, RecordType::AAAA] {
-                        if let Some(set) = node.rrset(t) {
-                            ans.push_additional(set);
-                            if below_cut {
-                                ans.required_additional = ans.additional.len();
-                            }
-                        }
+            if let RData::NS(target) = &r.data
+                && cut.name.zone_of(&target.0)
+                && let Some(node) = self.node_of(&target.0)
+            {
+                for t in [RecordType::A, RecordType::AAAA] {
+                    if let Some(set) = node.rrset(t) {
+                        ans.push_additional(set);
                     }
                 }
             }
         }
-        // Required glue first, so that truncation keeps it whole.
-        if ans.required_additional > 0 {
-            let (mut req, mut rest): (SmallVec<[Item<'z>; 4]>, SmallVec<[Item<'z>; 4]>) =
-                (SmallVec::new(), SmallVec::new());
-            for item in ans.additional.drain(..) {
-                let Item::Set(s) = item else { continue };
-                if s.records.first().is_some_and(|r| cut.name.zone_of(&r.name)) {
-                    req.push(item);
-                } else {
-                    rest.push(item);
-                }
-            }
-            ans.required_additional = req.len();
-            ans.additional = req;
-            ans.additional.extend(rest);
-        }
+        ans.required_additional = ans.additional.len();
     }
 
     /// DNAME substitution (RFC 6672 §2.2): answer the DNAME and a CNAME made

@@ -37,10 +37,16 @@ impl Q {
         Q::default()
     }
     pub fn tcp() -> Self {
-        Q { tcp: true, ..Q::default() }
+        Q {
+            tcp: true,
+            ..Q::default()
+        }
     }
     pub fn plain_udp() -> Self {
-        Q { edns: None, ..Q::default() }
+        Q {
+            edns: None,
+            ..Q::default()
+        }
     }
 }
 
@@ -59,7 +65,11 @@ pub fn build_query(name: &str, qtype: RecordType, q: Q) -> Vec<u8> {
 
 fn rand_id() -> u16 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() & 0xffff) as u16
+    (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        & 0xffff) as u16
 }
 
 pub fn exchange_raw(addr: SocketAddr, wire: &[u8], tcp: bool) -> std::io::Result<Vec<u8>> {
@@ -88,7 +98,8 @@ pub fn exchange_raw(addr: SocketAddr, wire: &[u8], tcp: bool) -> std::io::Result
 
 pub fn query(addr: SocketAddr, name: &str, qtype: RecordType, q: Q) -> Message {
     let wire = build_query(name, qtype, q);
-    let out = exchange_raw(addr, &wire, q.tcp).unwrap_or_else(|e| panic!("query {name} {qtype} to {addr}: {e}"));
+    let out = exchange_raw(addr, &wire, q.tcp)
+        .unwrap_or_else(|e| panic!("query {name} {qtype} to {addr}: {e}"));
     Message::from_bytes(&out).unwrap_or_else(|e| panic!("parse answer to {name} {qtype}: {e}"))
 }
 
@@ -101,11 +112,20 @@ pub fn rr(r: &Record) -> Rr {
         // hickory prints unknown types generically; both sides go through it.
         d => d.to_string().to_lowercase(),
     };
-    (r.name.to_ascii().to_lowercase(), r.record_type(), r.ttl, data)
+    (
+        r.name.to_ascii().to_lowercase(),
+        r.record_type(),
+        r.ttl,
+        data,
+    )
 }
 
 pub fn set(records: &[Record]) -> BTreeSet<Rr> {
-    records.iter().filter(|r| r.record_type() != RecordType::OPT).map(rr).collect()
+    records
+        .iter()
+        .filter(|r| r.record_type() != RecordType::OPT)
+        .map(rr)
+        .collect()
 }
 
 /// The parts of a response that must agree between two authoritative
@@ -137,7 +157,15 @@ pub fn semantic(msg: &Message, apex: &str) -> Semantic {
     for r in msg.answers.iter().chain(msg.authorities.iter()) {
         let target = match &r.data {
             RData::MX(mx) => Some(mx.exchange.clone()),
-            RData::NS(ns) if !(positive && r.name.to_ascii().to_lowercase() == apex) || msg.answers.iter().any(|a| a.record_type() == RecordType::NS) => Some(ns.0.clone()),
+            RData::NS(ns)
+                if !(positive && r.name.to_ascii().to_lowercase() == apex)
+                    || msg
+                        .answers
+                        .iter()
+                        .any(|a| a.record_type() == RecordType::NS) =>
+            {
+                Some(ns.0.clone())
+            }
             RData::SRV(srv) => Some(srv.target.clone()),
             _ => None,
         };

@@ -78,7 +78,10 @@ impl Outpost {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("outpost not answering after {timeout:?}: {}", self.log_text());
+        panic!(
+            "outpost not answering after {timeout:?}: {}",
+            self.log_text()
+        );
     }
 
     pub fn log_text(&self) -> String {
