@@ -108,10 +108,8 @@ pub fn query(addr: SocketAddr, name: &str, qtype: RecordType, q: Q) -> Message {
 pub type Rr = (String, RecordType, u32, String);
 
 pub fn rr(r: &Record) -> Rr {
-    let data = match &r.data {
-        // hickory prints unknown types generically; both sides go through it.
-        d => d.to_string().to_lowercase(),
-    };
+    // hickory prints unknown types generically; both sides go through it.
+    let data = r.data.to_string().to_lowercase();
     (
         r.name.to_ascii().to_lowercase(),
         r.record_type(),
