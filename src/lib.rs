@@ -5,3 +5,5 @@
 
 pub mod rr;
 pub mod tsig;
+pub mod wire;
+pub mod xfr;
