@@ -9,7 +9,9 @@
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder, Restrict};
+use hickory_proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder, Restrict,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RrError {
@@ -39,12 +41,11 @@ pub fn rdata_from_wire(rtype: RecordType, wire: &[u8]) -> Result<RData, RrError>
             reason: "longer than 65535 octets".into(),
         })?;
         let mut dec = BinDecoder::new(wire);
-        let rdata = RData::read(&mut dec, rtype, Restrict::new(len)).map_err(|e| {
-            RrError::BadRdata {
+        let rdata =
+            RData::read(&mut dec, rtype, Restrict::new(len)).map_err(|e| RrError::BadRdata {
                 rtype,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if dec.index() != wire.len() {
             return Err(RrError::BadRdata {
                 rtype,

@@ -59,6 +59,26 @@ pub enum WireError {
     TooLarge(&'static str),
 }
 
+/// The mnemonic of an RCODE, as dig prints it.
+pub fn rcode_name(rcode: u16) -> String {
+    let s = match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        16 => "BADVERS",
+        other => return format!("RCODE{other}"),
+    };
+    s.to_string()
+}
+
 /// The fixed 12-octet header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
