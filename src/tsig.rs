@@ -482,6 +482,11 @@ impl StreamVerifier {
         Ok(())
     }
 
+    /// Messages verified so far that carried a TSIG.
+    pub fn signed_messages(&self) -> usize {
+        self.signed_seen
+    }
+
     /// Call at the end of the stream: its last message must be signed.
     pub fn finish(&self) -> Result<(), TsigError> {
         if !self.pending.is_empty() {

@@ -86,6 +86,9 @@ pub struct AxfrResult {
     pub records: Vec<Record>,
     pub expire: Option<u32>,
     pub messages: usize,
+    /// Messages that carried a TSIG (0 without a key); primaries may sign
+    /// only every Nth message (RFC 8945 §5.3.1).
+    pub signed_messages: usize,
     pub bytes: u64,
 }
 
@@ -270,7 +273,7 @@ async fn transfer(
     key: Option<&Key>,
     limits: Limits,
     t: Timeouts,
-) -> Result<Transfer, XfrError> {
+) -> Result<(Transfer, usize), XfrError> {
     let deadline = Instant::now() + t.transfer;
     let (query, mac) = prepare(query, key).map_err(|e| ctx.err(e))?;
     // Each wait ends at the idle timeout or the whole-transfer deadline,
@@ -329,7 +332,8 @@ async fn transfer(
             break;
         }
     }
-    interp.finish().map_err(|e| ctx.err(e))
+    let signed = verifier.as_ref().map_or(0, StreamVerifier::signed_messages);
+    Ok((interp.finish().map_err(|e| ctx.err(e))?, signed))
 }
 
 /// Transfers the whole zone from `primary` over TCP.
@@ -351,7 +355,7 @@ pub async fn axfr(
         transfer: transfer_timeout,
         idle: idle_timeout,
     };
-    let tr = transfer(
+    let (tr, signed_messages) = transfer(
         &ctx,
         wire::axfr_query(id, zone),
         id,
@@ -368,6 +372,7 @@ pub async fn axfr(
         records,
         expire: tr.expire,
         messages: tr.messages,
+        signed_messages,
         bytes: tr.bytes,
     })
 }
@@ -398,5 +403,5 @@ pub async fn ixfr(
         idle: idle_timeout,
     };
     let request = Request::Ixfr { serial: soa.serial };
-    transfer(&ctx, query, id, request, key, limits, t).await
+    Ok(transfer(&ctx, query, id, request, key, limits, t).await?.0)
 }
