@@ -10,8 +10,8 @@ use common::peers::{Bind, Knot, Nsd, Options, Secondary, Server};
 use common::{TestZone, comparable};
 use hickory_proto::rr::Name;
 use outpost::tsig::{Algorithm, Key};
-use outpost::xfr::client::{AxfrResult, axfr, query_soa};
-use outpost::xfr::interp::Limits;
+use outpost::xfr::client::{AxfrResult, axfr, ixfr, query_soa};
+use outpost::xfr::interp::{Limits, TransferData};
 
 const ALGORITHMS: [Algorithm; 6] = [
     Algorithm::HmacMd5,
@@ -298,4 +298,81 @@ async fn expire_option_from_a_secondary() {
     assert!((86_000..=86_400).contains(&expire), "expire {expire}");
     let r = transfer_and_check(&knot, &zone, None).await;
     assert!(r.expire.is_some_and(|e| e <= 86_400), "{:?}", r.expire);
+}
+
+/// IXFR (RFC 1995) against primaries that keep zone history: a diff, "up to
+/// date", and the full-zone fallback for a serial the primary never had.
+#[tokio::test]
+async fn ixfr_from_bind_and_knot() {
+    let v1 = TestZone::new("ixfr.test", 10, 100);
+    let v2 = TestZone::new("ixfr.test", 11, 105);
+    let opts = Options {
+        ixfr: true,
+        ..Options::default()
+    };
+    for flavor in ["bind", "knot"] {
+        let zones = [("ixfr.test", v1.text.as_str())];
+        let mut server = match flavor {
+            "bind" => Bind::start(&zones, &[], &opts),
+            _ => Knot::start(&zones, &[], &opts),
+        };
+        let old_soa = transfer(&server, &v1, None).await.records[0].clone();
+        server.update_zone("ixfr.test", &v2.text);
+        server.wait_serial("ixfr.test", 11, Duration::from_secs(20));
+        let run = |soa: hickory_proto::rr::Record| {
+            let addr = server.addr();
+            let zone = v1.name();
+            async move {
+                ixfr(
+                    addr,
+                    &zone,
+                    &soa,
+                    None,
+                    Limits::default(),
+                    Duration::from_secs(30),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{flavor}: {e}"))
+            }
+        };
+
+        let t = run(old_soa.clone()).await;
+        let TransferData::Incremental(diffs) = t.data else {
+            panic!("{flavor}: expected a diff, got {:?}", t.data);
+        };
+        assert_eq!(diffs.len(), 1, "{flavor}");
+        assert!(
+            diffs[0].deleted.is_empty(),
+            "{flavor}: {:?}",
+            diffs[0].deleted
+        );
+        let added = comparable(&diffs[0].added);
+        let expected: Vec<_> = v2
+            .expected
+            .iter()
+            .filter(|r| !v1.expected.contains(r) && r.1 != 6)
+            .cloned()
+            .collect();
+        assert_eq!(added, expected, "{flavor}");
+        let new_soa = diffs[0].new_soa.clone();
+
+        let t = run(new_soa.clone()).await;
+        assert_eq!(
+            t.data,
+            TransferData::UpToDate(Box::new(new_soa)),
+            "{flavor}"
+        );
+
+        // A serial older than any history: the primary sends the whole zone.
+        let mut ancient = old_soa.clone();
+        if let hickory_proto::rr::RData::SOA(s) = &mut ancient.data {
+            s.serial = 1;
+        }
+        let t = run(ancient).await;
+        let TransferData::Full(records) = t.data else {
+            panic!("{flavor}: expected the full zone, got {:?}", t.data);
+        };
+        assert_eq!(comparable(&records), v2.expected, "{flavor}");
+    }
 }

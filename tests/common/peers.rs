@@ -39,6 +39,9 @@ pub struct Options {
     pub notify: Vec<SocketAddr>,
     /// Zones served as a secondary (they need no zone text).
     pub secondaries: Vec<Secondary>,
+    /// Keep the differences between zone file versions so IXFR is answered
+    /// incrementally (BIND `ixfr-from-differences`, Knot journal of changes).
+    pub ixfr: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,6 +388,11 @@ impl Bind {
                 .collect();
             format!("notify explicit; also-notify {{ {targets}}};")
         };
+        let ixfr = if opts.ixfr {
+            "ixfr-from-differences yes;"
+        } else {
+            ""
+        };
         writeln!(
             c,
             r#"options {{
@@ -400,6 +408,7 @@ impl Bind {
     transfer-source 127.0.0.1;
     notify-source 127.0.0.1;
     {notify}
+    {ixfr}
 }};
 logging {{ category default {{ default_stderr; }}; category xfer-out {{ default_stderr; }}; }};"#
         )
@@ -514,12 +523,18 @@ database:
             writeln!(c, "    key: {}", k.trim_end_matches('.')).unwrap();
         }
         c.push_str("  - id: notify_in\n    address: 127.0.0.1\n    action: notify\n");
-        // The journal would make Knot prefer its own history over edited
-        // zone files; tests want the file to be the truth.
+        // Without IXFR the journal is off: it would make Knot prefer its own
+        // history over edited zone files, and tests want the file to be the
+        // truth. With IXFR, Knot diffs each new file against the old zone.
+        let (load, journal) = if opts.ixfr {
+            ("difference", "changes")
+        } else {
+            ("whole", "none")
+        };
         write!(
             c,
             "template:\n  - id: default\n    storage: \"{d}\"\n    file: \"%s.zone\"\n    \
-             zonefile-load: whole\n    journal-content: none\n    zonefile-sync: -1\n    \
+             zonefile-load: {load}\n    journal-content: {journal}\n    zonefile-sync: -1\n    \
              semantic-checks: off\n"
         )
         .unwrap();
