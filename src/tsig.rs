@@ -22,7 +22,7 @@ pub enum TsigError {
     UnknownAlgorithm(String),
     #[error("malformed message: {0}")]
     Wire(#[from] WireError),
-    #[error("TSIG missing: response is not signed (rcode {rcode})")]
+    #[error("TSIG missing: response is not signed (rcode {})", wire::rcode_name(*.rcode))]
     Unsigned { rcode: u16 },
     /// The server's verdict on our request, from the TSIG error field.
     #[error("TSIG {}", error_name(*.0))]
