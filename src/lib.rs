@@ -12,5 +12,7 @@ pub mod rr;
 pub mod serve;
 pub mod store;
 pub mod tsig;
+pub mod wire;
+pub mod xfr;
 pub mod zone;
 pub mod zonefile;

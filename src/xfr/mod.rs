@@ -1,0 +1,4 @@
+//! Zone transfers (AXFR now, IXFR next): a pure interpreter and the network client.
+
+pub mod client;
+pub mod interp;
