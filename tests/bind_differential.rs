@@ -3,99 +3,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
 use common::dns::{Q, query, semantic};
-use common::outpost::{Outpost, free_port};
+use common::outpost::Outpost;
+use common::peers::{Bind, Options};
 
 const ZONE_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/diff.example.zone");
-
-struct Named {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_bind(dir: &std::path::Path) -> Named {
-    let named = which("named");
-    let port = free_port();
-    std::fs::copy(ZONE_FILE, dir.join("example.com.zone")).unwrap();
-    let conf = format!(
-        r#"options {{
-    directory "{dir}";
-    pid-file "{dir}/named.pid";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    minimal-responses no;
-    minimal-any no;
-    dnssec-validation no;
-    notify no;
-}};
-zone "example.com" {{ type primary; file "{dir}/example.com.zone"; }};
-"#,
-        dir = dir.display()
-    );
-    std::fs::write(dir.join("named.conf"), conf).unwrap();
-    let log = std::fs::File::create(dir.join("named.log")).unwrap();
-    let child = Command::new(named)
-        .args(["-g", "-n", "1", "-c"])
-        .arg(dir.join("named.conf"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start named");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut bind = Named { child, addr };
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(st)) = bind.child.try_wait() {
-            panic!(
-                "named exited {st}: {}",
-                std::fs::read_to_string(dir.join("named.log")).unwrap()
-            );
-        }
-        let wire = common::dns::build_query("example.com.", RecordType::SOA, Q::udp());
-        if let Ok(out) = common::dns::exchange_raw(addr, &wire, false)
-            && out.len() > 12
-            && out[3] & 0x0f == 0
-        {
-            return bind;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "named did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        let _ = &mut bind;
-    }
-}
-
-fn which(tool: &str) -> String {
-    for dir in [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-    ] {
-        let p = format!("{dir}/{tool}");
-        if std::path::Path::new(&p).exists() {
-            return p;
-        }
-    }
-    panic!("{tool} not found: install the bind9 package (.ci/run does)");
-}
 
 /// Every rule of the answer engine, as (name, type).
 const QUERIES: &[(&str, RecordType)] = &[
@@ -173,11 +89,11 @@ const QUERIES: &[(&str, RecordType)] = &[
 #[test]
 fn outpost_answers_like_bind() {
     let dir = tempfile::tempdir().unwrap();
-    let bind_dir = dir.path().join("bind");
+    let zone_text = std::fs::read_to_string(ZONE_FILE).unwrap();
+    let bind = Bind::start(&[("example.com.", &zone_text)], &[], &Options::default());
+    let bind_addr = bind.addr();
     let out_dir = dir.path().join("outpost");
-    std::fs::create_dir_all(&bind_dir).unwrap();
     std::fs::create_dir_all(&out_dir).unwrap();
-    let bind = start_bind(&bind_dir);
     let config = format!(
         r#"[server]
 listen = ["127.0.0.1:{{port}}"]
@@ -205,7 +121,7 @@ seed_file = "{ZONE_FILE}"
             // BIND gives them all. Over TCP both give everything.
             if qtype == RecordType::ANY && !q.tcp {
                 let ours = query(outpost.addr, name, qtype, *q);
-                let theirs = query(bind.addr, name, qtype, Q::tcp());
+                let theirs = query(bind_addr, name, qtype, Q::tcp());
                 let theirs = semantic(&theirs, "example.com.");
                 let ours_s = semantic(&ours, "example.com.");
                 if !ours.metadata.truncation
@@ -220,7 +136,7 @@ seed_file = "{ZONE_FILE}"
                 continue;
             }
             let ours = semantic(&query(outpost.addr, name, qtype, *q), "example.com.");
-            let theirs = semantic(&query(bind.addr, name, qtype, *q), "example.com.");
+            let theirs = semantic(&query(bind_addr, name, qtype, *q), "example.com.");
             compared += 1;
             if ours != theirs {
                 failures.push(format!(

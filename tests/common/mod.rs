@@ -6,9 +6,9 @@ pub mod dns;
 pub mod outpost;
 pub mod peers;
 
+use ::outpost::rr;
+use ::outpost::wire::put_name;
 use hickory_proto::rr::{Name, Record, RecordType};
-use outpost::rr;
-use outpost::wire::put_name;
 
 /// A zone built in code: its master-file text and the exact records a
 /// transfer must yield, made from the same data so they cannot drift apart.

@@ -2,7 +2,7 @@
 //! loopback port, killed by PID on drop.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,18 +10,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use super::dns::{Q, build_query, exchange_raw};
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
+use super::peers::free_port;
 
 pub struct Outpost {
     pub child: Child,

@@ -403,6 +403,8 @@ impl Bind {
     listen-on port {port} {{ 127.0.0.1; }};
     listen-on-v6 {{ none; }};
     recursion no;
+    minimal-responses no;
+    minimal-any no;
     dnssec-validation no;
     allow-transfer {{ {allow} }};
     transfer-source 127.0.0.1;
