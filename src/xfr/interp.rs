@@ -11,30 +11,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::wire::{self, CLASS_IN, Message, OPCODE_QUERY, WireError, WireRecord};
 
-/// Resource limits for one transfer. A primary is trusted for content, not
-/// for size: these stop a broken or hostile one from exhausting memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Records in the zone (AXFR) or in all diffs together (IXFR).
-    pub max_records: usize,
-    /// Total octets of all response messages.
-    pub max_transfer_bytes: u64,
-    /// Records of one owner name and type (AXFR).
-    pub max_rrset_records: usize,
-    /// Distinct types at one owner name (AXFR).
-    pub max_types_per_name: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_records: 1_000_000,
-            max_transfer_bytes: 256 * 1024 * 1024,
-            max_rrset_records: 10_000,
-            max_types_per_name: 100,
-        }
-    }
-}
+/// Limits for what a primary may send; the config defines them.
+pub use crate::config::Limits;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InterpError {
