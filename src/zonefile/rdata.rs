@@ -255,6 +255,8 @@ fn svc_param(tok: &[u8]) -> Result<(u16, Vec<u8>), String> {
         None => (tok, None),
     };
     let k = svc_key_from_text(key)?;
+    // keyNNNN always carries the raw wire value, even for keys with a syntax (as BIND reads it).
+    let generic = key.len() > 3 && key[..3].eq_ignore_ascii_case(b"key");
     let mut value = Vec::new();
     if let Some(raw) = raw {
         let raw = if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
@@ -265,16 +267,24 @@ fn svc_param(tok: &[u8]) -> Result<(u16, Vec<u8>), String> {
         unescape(raw, &mut value)?;
     }
     let name = || String::from_utf8_lossy(key).into_owned();
-    if value.is_empty() && matches!(k, 0 | 1 | 3 | 4 | 5 | 6) {
+    if value.is_empty() && matches!(k, 0 | 1 | 3 | 4 | 5 | 6) && !generic {
         return Err(format!("SVCB key {} needs a value", name()));
     }
     let list = |v: &[u8]| -> Vec<Vec<u8>> { v.split(|&b| b == b',').map(<[u8]>::to_vec).collect() };
     let mut w = Vec::new();
     match k {
+        _ if generic => w = value,
         0 => {
-            for item in list(&value) {
-                w.extend(svc_key_from_text(&item)?.to_be_bytes());
+            // Sorted as BIND does (RFC 9460 requires ascending order on the wire).
+            let mut keys = list(&value)
+                .iter()
+                .map(|k| svc_key_from_text(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err("duplicate key in mandatory".into());
             }
+            keys.iter().for_each(|k| w.extend(k.to_be_bytes()));
         }
         1 => {
             // alpn values are a comma list in which "\," and "\\" escape.
@@ -540,7 +550,14 @@ pub(crate) fn from_text(
         43 | 59 | 32768 | 32769 => {
             out.extend(f.u16("key tag")?.to_be_bytes());
             out.push(algorithm(f.next("algorithm")?)?);
-            let dt = f.u8("digest type")?;
+            let t = f.next("digest type")?;
+            let dt = match t.to_ascii_uppercase().as_slice() {
+                b"SHA-1" | b"SHA1" => 1,
+                b"SHA-256" | b"SHA256" => 2,
+                b"GOST" => 3,
+                b"SHA-384" | b"SHA384" => 4,
+                _ => num(t, "digest type")?,
+            };
             out.push(dt);
             let len = f.hex_rest("digest", out)?;
             let want = match dt {

@@ -124,6 +124,13 @@ fn dnssec_types() {
         "60485 8 2 D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B83 83F6A1E4469DA50A",
     );
     assert!(bad("DS", "60485 8 2 D4B7").contains("needs 32 octets"));
+    assert_eq!(
+        wire(
+            "DS",
+            "1 8 SHA-256 D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B8383F6A1E4469DA50A"
+        )[3],
+        2
+    );
     rt("CDS", "0 0 0 00");
     rt(
         "TA",
@@ -254,6 +261,18 @@ fn loc_apl_svcb() {
     );
     assert_eq!(t, "1 . alpn=\"f\\\\\\\\oo\\\\,bar,h2\" key65000");
     rt("HTTPS", "0 svc.example.");
+    assert_eq!(
+        wire("SVCB", "1 . mandatory=port,alpn alpn=h2 port=1"),
+        wire("SVCB", "1 . port=1 alpn=h2 mandatory=alpn,port")
+    );
+    assert_eq!(
+        wire("SVCB", "1 . alpn=h2,h3\\044h4"),
+        wire("SVCB", "1 . alpn=\"h2,h3,h4\"")
+    );
+    assert_eq!(
+        wire("SVCB", "1 . key1=\\002h2"),
+        wire("SVCB", "1 . alpn=h2")
+    );
     assert!(bad("SVCB", "1 . port=1 port=2").contains("duplicate"));
     assert!(bad("SVCB", "1 . bogus=1").contains("unknown SVCB key"));
     // Keys out of order on the wire cannot be written in presentation form.
@@ -508,4 +527,51 @@ k DNSKEY 257 3 8 AwEAAQ==
     let soa = want.remove(1);
     want.insert(0, soa);
     assert_eq!(wires(&back), want);
+}
+
+/// Throughput on a large generated zone. Prints the figures (run with
+/// `--nocapture`; `OUTPOST_ZONEFILE_RECORDS=1000000` and `--release` for the
+/// real measure) and checks the content, never the time.
+#[test]
+fn large_zone_throughput() {
+    let n: usize = std::env::var("OUTPOST_ZONEFILE_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let mut z = String::with_capacity(n * 120);
+    z.push_str("$TTL 3600\n@ SOA ns hm 1 2 3 4 5\n");
+    let sig = "RRSIG A 13 3 3600 20300101000000 20240101000000 12345 example.com. oJB1W6WNGv+ldvQ3WDG0MQkg5IEhjRip8WTrPYGv07h108dUKGMeDPKijVCHX3DDKdfb+v6oB9wfuh3DTJXUAfI=";
+    let mut i = 0;
+    while i + 1 < n {
+        let h = i / 4;
+        match i % 4 {
+            0 => z.push_str(&format!(
+                "host{h} A 10.{}.{}.{}\n",
+                h >> 16 & 255,
+                h >> 8 & 255,
+                h & 255
+            )),
+            1 => z.push_str(&format!("\tAAAA 2001:db8::{:x}\n", h & 0xffff)),
+            2 => z.push_str(&format!("\tTXT \"record {h}\" \"second string\"\n")),
+            _ => z.push_str(&format!("\t{sig}\n")),
+        }
+        i += 1;
+    }
+    let t0 = std::time::Instant::now();
+    let recs = parse(&z).unwrap();
+    let parse_time = t0.elapsed();
+    assert_eq!(recs.len(), n);
+    let t1 = std::time::Instant::now();
+    let mut out = Vec::with_capacity(z.len() * 2);
+    write_zone(&mut out, &origin(), &recs).unwrap();
+    let write_time = t1.elapsed();
+    eprintln!(
+        "zonefile: {n} records ({} MB): parse {:.2?} ({:.0} rec/s), write {:.2?}",
+        z.len() / 1_000_000,
+        parse_time,
+        n as f64 / parse_time.as_secs_f64(),
+        write_time
+    );
+    let back = parse_str(std::str::from_utf8(&out).unwrap(), &origin(), "written").unwrap();
+    assert_eq!(wires(&back[n - 3..]), wires(&recs[n - 3..]));
 }
