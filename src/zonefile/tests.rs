@@ -215,6 +215,39 @@ fn key_and_cert_types() {
 }
 
 #[test]
+fn rarer_types() {
+    rt("X25", "311061700956");
+    rt("ISDN", "\"150862028003217\" \"004\"");
+    rt("ISDN", "150862028003217");
+    rt("PX", "10 net2.it. PRMD-net2.ADMD-p400.C-it.");
+    rt("NSAP-PTR", "foo.example.");
+    rt("TALINK", "a.example. b");
+    for t in ["NINFO", "AVC", "RESINFO", "WALLET"] {
+        rt(t, "\"a\" b");
+    }
+    rt("RKEY", "0 3 8 AwEAAQ==");
+    rt("GPOS", "-32.6882 116.8652 10.0");
+    rt("EID", "7e0a1b2c3d");
+    rt("NIMLOC", "32");
+    let (w, t) = rt("DSYNC", "CDS NOTIFY 5359 cds-scanner.example.net.");
+    assert_eq!(&w[..5], [0, 59, 1, 0x14, 0xef]);
+    assert_eq!(t, "CDS 1 5359 cds-scanner.example.net.");
+    assert_eq!(
+        rt("AMTRELAY", "10 1 3 amtrelays.example.com.").0[..2],
+        [10, 0x83]
+    );
+    rt("AMTRELAY", "10 0 1 203.0.113.15");
+    rt("AMTRELAY", "10 0 2 2001:db8::15");
+    assert_eq!(rt("AMTRELAY", "10 0 0 .").0, [10, 0]);
+    let (w, t) = rt("NSAP", "0x47.0005.80.005a00.0000.0001.e133.ffffff000161.00");
+    assert_eq!(w.len(), 20);
+    assert_eq!(t, "0x47000580005a0000000001e133ffffff00016100");
+    rt("SINK", "1 0 0 AQ==");
+    rt("SINK", "1 0 0");
+    assert!(bad("NULL", "abc").contains("type NULL is not supported"));
+}
+
+#[test]
 fn loc_apl_svcb() {
     let (_, t) = rt(
         "LOC",
