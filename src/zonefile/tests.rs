@@ -476,14 +476,17 @@ fn includes() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
+    // Relative to the including file's directory (sub/), and with its own origin.
+    // An included file inherits the current owner; the includer's is restored after.
     std::fs::write(
         dir.path().join("main.zone"),
-        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$INCLUDE sub/a.inc other\nafter A 1.1.1.1\n",
+        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$INCLUDE sub/a.inc other\nafter A 1.1.1.1\n\
+         $INCLUDE sub/c.inc\n\tTXT \"after again\"\n",
     )
     .unwrap();
-    // Relative to the including file's directory (sub/), and with its own origin.
     std::fs::write(sub.join("a.inc"), "x A 2.2.2.2\n$INCLUDE b.inc\n").unwrap();
-    std::fs::write(sub.join("b.inc"), "y A 3.3.3.3\n").unwrap();
+    std::fs::write(sub.join("b.inc"), "\tTXT \"x's\"\ny A 3.3.3.3\n").unwrap();
+    std::fs::write(sub.join("c.inc"), "\tTXT \"after's\"\nz A 4.4.4.4\n").unwrap();
     let r = parse_file(&dir.path().join("main.zone"), &origin()).unwrap();
     let names: Vec<String> = r.iter().map(|r| name_to_text(&r.name)).collect();
     assert_eq!(
@@ -491,8 +494,12 @@ fn includes() {
         [
             "example.com.",
             "x.other.example.com.",
+            "x.other.example.com.",
             "y.other.example.com.",
-            "after.example.com."
+            "after.example.com.",
+            "after.example.com.",
+            "z.example.com.",
+            "after.example.com.",
         ]
     );
 
