@@ -99,7 +99,12 @@ impl<'a> Lexer<'a> {
                         while let Some(&c) = buf.get(self.pos) {
                             match c {
                                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' => break,
-                                b'\\' => self.pos = (self.pos + 2).min(buf.len()),
+                                b'\\' => {
+                                    if buf.get(self.pos + 1) == Some(&b'\n') {
+                                        self.line += 1;
+                                    }
+                                    self.pos = (self.pos + 2).min(buf.len());
+                                }
                                 // key="value" (SVCB) keeps the quoted part in the token.
                                 b'"' => {
                                     self.pos += 1;

@@ -51,6 +51,7 @@ pub fn parse_file(path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFileErr
         &path.display().to_string(),
         &dir,
         text::name_wire(origin),
+        None,
         0,
     )?;
     Ok(p.records)
@@ -65,6 +66,7 @@ pub fn parse_str(text: &str, origin: &Name, source: &str) -> Result<Vec<Record>,
         source,
         Path::new(""),
         text::name_wire(origin),
+        None,
         0,
     )?;
     Ok(p.records)
@@ -188,18 +190,21 @@ struct Parser {
 }
 
 impl Parser {
+    /// `owner` is the current owner on entry: an included file inherits it
+    /// (as BIND does), and the includer's own is untouched on return.
     fn parse(
         &mut self,
         data: &[u8],
         source: &str,
         dir: &Path,
         origin: Vec<u8>,
+        owner: Option<Name>,
         depth: usize,
     ) -> Result<(), ZoneFileError> {
         let mut origin = origin;
+        let mut owner = owner;
         let mut lx = Lexer::new(data);
         let mut toks: Vec<Tok> = Vec::with_capacity(16);
-        let mut owner: Option<Name> = None;
         let mut owner_wire: Vec<u8> = Vec::with_capacity(256);
         let mut rd: Vec<u8> = Vec::with_capacity(512);
         let err = |line: usize, problem: String| ZoneFileError::Syntax {
@@ -275,6 +280,7 @@ impl Parser {
                             &path.display().to_string(),
                             &inc_dir,
                             inc_origin,
+                            owner.clone(),
                             depth + 1,
                         )?;
                     }

@@ -255,6 +255,8 @@ fn svc_param(tok: &[u8]) -> Result<(u16, Vec<u8>), String> {
         None => (tok, None),
     };
     let k = svc_key_from_text(key)?;
+    // keyNNNN always carries the raw wire value, even for keys with a syntax (as BIND reads it).
+    let generic = key.len() > 3 && key[..3].eq_ignore_ascii_case(b"key");
     let mut value = Vec::new();
     if let Some(raw) = raw {
         let raw = if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
@@ -265,16 +267,24 @@ fn svc_param(tok: &[u8]) -> Result<(u16, Vec<u8>), String> {
         unescape(raw, &mut value)?;
     }
     let name = || String::from_utf8_lossy(key).into_owned();
-    if value.is_empty() && matches!(k, 0 | 1 | 3 | 4 | 5 | 6) {
+    if value.is_empty() && matches!(k, 0 | 1 | 3 | 4 | 5 | 6) && !generic {
         return Err(format!("SVCB key {} needs a value", name()));
     }
     let list = |v: &[u8]| -> Vec<Vec<u8>> { v.split(|&b| b == b',').map(<[u8]>::to_vec).collect() };
     let mut w = Vec::new();
     match k {
+        _ if generic => w = value,
         0 => {
-            for item in list(&value) {
-                w.extend(svc_key_from_text(&item)?.to_be_bytes());
+            // Sorted as BIND does (RFC 9460 requires ascending order on the wire).
+            let mut keys = list(&value)
+                .iter()
+                .map(|k| svc_key_from_text(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err("duplicate key in mandatory".into());
             }
+            keys.iter().for_each(|k| w.extend(k.to_be_bytes()));
         }
         1 => {
             // alpn values are a comma list in which "\," and "\\" escape.
@@ -446,7 +456,7 @@ pub(crate) fn from_text(
     match code {
         1 => out.extend(ipv4(f.next("address")?)?.octets()),
         28 => out.extend(ipv6(f.next("address")?)?.octets()),
-        2..=5 | 7..=9 | 12 | 39 => f.name("name", origin, out)?,
+        2..=5 | 7..=9 | 12 | 23 | 39 => f.name("name", origin, out)?,
         15 | 18 | 21 | 36 | 107 => {
             out.extend(f.u16("preference")?.to_be_bytes());
             f.name("name", origin, out)?;
@@ -459,7 +469,7 @@ pub(crate) fn from_text(
                 out.extend(f.ttl(what)?.to_be_bytes());
             }
         }
-        16 | 99 => {
+        16 | 56 | 99 | 258 | 261 | 262 => {
             f.charstr("text", out)?;
             while !f.is_empty() {
                 f.charstr("text", out)?;
@@ -469,7 +479,7 @@ pub(crate) fn from_text(
             f.charstr("CPU", out)?;
             f.charstr("OS", out)?;
         }
-        14 | 17 => {
+        14 | 17 | 58 => {
             f.name("mailbox", origin, out)?;
             f.name("name", origin, out)?;
         }
@@ -488,6 +498,72 @@ pub(crate) fn from_text(
             f.name("replacement", origin, out)?;
         }
         29 => loc_from_text(f, out)?,
+        19 => f.charstr("address", out)?,
+        20 => {
+            f.charstr("address", out)?;
+            if !f.is_empty() {
+                f.charstr("subaddress", out)?;
+            }
+        }
+        27 => {
+            for what in ["longitude", "latitude", "altitude"] {
+                f.charstr(what, out)?;
+            }
+        }
+        26 => {
+            out.extend(f.u16("preference")?.to_be_bytes());
+            f.name("MAP822", origin, out)?;
+            f.name("MAPX400", origin, out)?;
+        }
+        22 => {
+            let t = f.next("address")?;
+            if t.len() < 3 || !t[..2].eq_ignore_ascii_case(b"0x") {
+                return Err(format!("bad NSAP address '{}' (needs 0x prefix)", show(t)));
+            }
+            let hex: Vec<u8> = t[2..].iter().copied().filter(|&b| b != b'.').collect();
+            out.extend(hex_decode(&hex, "NSAP address")?);
+        }
+        31 | 32 => {
+            f.hex_rest("data", out)?;
+        }
+        40 => {
+            out.push(f.u8("meaning")?);
+            out.push(f.u8("coding")?);
+            out.push(f.u8("subcoding")?);
+            let data = f.rest();
+            out.extend(b64_decode(&data, "data")?);
+        }
+        66 => {
+            out.extend(type_field(f.next("type")?)?.to_be_bytes());
+            let t = f.next("scheme")?;
+            out.push(if t.eq_ignore_ascii_case(b"NOTIFY") {
+                1
+            } else {
+                num(t, "scheme")?
+            });
+            out.extend(f.u16("port")?.to_be_bytes());
+            f.name("target", origin, out)?;
+        }
+        260 => {
+            out.push(f.u8("precedence")?);
+            let d = f.u8("discovery bit")?;
+            let rt = f.u8("relay type")?;
+            if d > 1 || rt > 127 {
+                return Err("bad discovery bit or relay type".into());
+            }
+            out.push(d << 7 | rt);
+            match rt {
+                0 => {
+                    if f.peek().is_some_and(|t| t.0 == b".") {
+                        f.next("relay")?;
+                    }
+                }
+                1 => out.extend(ipv4(f.next("relay")?)?.octets()),
+                2 => out.extend(ipv6(f.next("relay")?)?.octets()),
+                3 => f.name("relay", origin, out)?,
+                _ => f.hex_rest("relay", out).map(|_| ())?,
+            }
+        }
         11 => {
             out.extend(ipv4(f.next("address")?)?.octets());
             let p = f.next("protocol")?;
@@ -540,7 +616,14 @@ pub(crate) fn from_text(
         43 | 59 | 32768 | 32769 => {
             out.extend(f.u16("key tag")?.to_be_bytes());
             out.push(algorithm(f.next("algorithm")?)?);
-            let dt = f.u8("digest type")?;
+            let t = f.next("digest type")?;
+            let dt = match t.to_ascii_uppercase().as_slice() {
+                b"SHA-1" | b"SHA1" => 1,
+                b"SHA-256" | b"SHA256" => 2,
+                b"GOST" => 3,
+                b"SHA-384" | b"SHA384" => 4,
+                _ => num(t, "digest type")?,
+            };
             out.push(dt);
             let len = f.hex_rest("digest", out)?;
             let want = match dt {
@@ -598,7 +681,7 @@ pub(crate) fn from_text(
             f.name("next name", origin, out)?;
             bitmap_from_text(f, out)?;
         }
-        25 | 48 | 60 => {
+        25 | 48 | 57 | 60 => {
             out.extend(f.u16("flags")?.to_be_bytes());
             out.push(f.u8("protocol")?);
             out.push(algorithm(f.next("algorithm")?)?);
@@ -907,7 +990,7 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
     match code {
         1 => s.push_str(&Ipv4Addr::from(<[u8; 4]>::try_from(r.bytes(4)?).ok()?).to_string()),
         28 => s.push_str(&Ipv6Addr::from(<[u8; 16]>::try_from(r.bytes(16)?).ok()?).to_string()),
-        2..=5 | 7..=9 | 12 | 39 => r.name(&mut s)?,
+        2..=5 | 7..=9 | 12 | 23 | 39 => r.name(&mut s)?,
         15 | 18 | 21 | 36 | 107 => {
             let _ = write!(s, "{} ", r.u16()?);
             r.name(&mut s)?;
@@ -920,7 +1003,7 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
                 let _ = write!(s, " {}", r.u32()?);
             }
         }
-        16 | 99 => {
+        16 | 56 | 99 | 258 | 261 | 262 => {
             r.charstr(&mut s)?;
             while !r.done() {
                 s.push(' ');
@@ -932,7 +1015,7 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
             s.push(' ');
             r.charstr(&mut s)?;
         }
-        14 | 17 => {
+        14 | 17 | 58 => {
             r.name(&mut s)?;
             s.push(' ');
             r.name(&mut s)?;
@@ -948,6 +1031,59 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
                 s.push(' ');
             }
             r.name(&mut s)?;
+        }
+        19 => r.charstr(&mut s)?,
+        20 => {
+            r.charstr(&mut s)?;
+            if !r.done() {
+                s.push(' ');
+                r.charstr(&mut s)?;
+            }
+        }
+        27 => {
+            for sep in ["", " ", " "] {
+                s.push_str(sep);
+                r.charstr(&mut s)?;
+            }
+        }
+        26 => {
+            let _ = write!(s, "{} ", r.u16()?);
+            r.name(&mut s)?;
+            s.push(' ');
+            r.name(&mut s)?;
+        }
+        22 => {
+            s.push_str("0x");
+            s.push_str(&data_encoding::HEXLOWER.encode(r.rest()));
+        }
+        31 | 32 => push_chunked(&mut s, &hex_upper(r.rest())),
+        40 => {
+            let _ = write!(s, "{} {} {}", r.u8()?, r.u8()?, r.u8()?);
+            let data = r.rest();
+            if !data.is_empty() {
+                s.push(' ');
+                push_chunked(&mut s, &b64(data));
+            }
+        }
+        66 => {
+            let _ = write!(s, "{} {} {} ", type_to_text(r.u16()?), r.u8()?, r.u16()?);
+            r.name(&mut s)?;
+        }
+        260 => {
+            let prec = r.u8()?;
+            let dt = r.u8()?;
+            let _ = write!(s, "{prec} {} {} ", dt >> 7, dt & 0x7f);
+            match dt & 0x7f {
+                0 => s.push('.'),
+                1 => {
+                    s.push_str(&Ipv4Addr::from(<[u8; 4]>::try_from(r.bytes(4)?).ok()?).to_string())
+                }
+                2 => s.push_str(
+                    &Ipv6Addr::from(<[u8; 16]>::try_from(r.bytes(16)?).ok()?).to_string(),
+                ),
+                3 => r.name(&mut s)?,
+                _ => return None,
+            }
         }
         11 => {
             let a = Ipv4Addr::from(<[u8; 4]>::try_from(r.bytes(4)?).ok()?);
@@ -1069,7 +1205,7 @@ pub(crate) fn to_text(code: u16, wire: &[u8]) -> Option<String> {
             r.name(&mut s)?;
             bitmap_to_text(&mut r, &mut s)?;
         }
-        25 | 48 | 60 => {
+        25 | 48 | 57 | 60 => {
             let _ = write!(s, "{} {} {} ", r.u16()?, r.u8()?, r.u8()?);
             push_chunked(&mut s, &b64(r.rest()));
         }

@@ -124,6 +124,13 @@ fn dnssec_types() {
         "60485 8 2 D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B83 83F6A1E4469DA50A",
     );
     assert!(bad("DS", "60485 8 2 D4B7").contains("needs 32 octets"));
+    assert_eq!(
+        wire(
+            "DS",
+            "1 8 SHA-256 D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B8383F6A1E4469DA50A"
+        )[3],
+        2
+    );
     rt("CDS", "0 0 0 00");
     rt(
         "TA",
@@ -208,6 +215,39 @@ fn key_and_cert_types() {
 }
 
 #[test]
+fn rarer_types() {
+    rt("X25", "311061700956");
+    rt("ISDN", "\"150862028003217\" \"004\"");
+    rt("ISDN", "150862028003217");
+    rt("PX", "10 net2.it. PRMD-net2.ADMD-p400.C-it.");
+    rt("NSAP-PTR", "foo.example.");
+    rt("TALINK", "a.example. b");
+    for t in ["NINFO", "AVC", "RESINFO", "WALLET"] {
+        rt(t, "\"a\" b");
+    }
+    rt("RKEY", "0 3 8 AwEAAQ==");
+    rt("GPOS", "-32.6882 116.8652 10.0");
+    rt("EID", "7e0a1b2c3d");
+    rt("NIMLOC", "32");
+    let (w, t) = rt("DSYNC", "CDS NOTIFY 5359 cds-scanner.example.net.");
+    assert_eq!(&w[..5], [0, 59, 1, 0x14, 0xef]);
+    assert_eq!(t, "CDS 1 5359 cds-scanner.example.net.");
+    assert_eq!(
+        rt("AMTRELAY", "10 1 3 amtrelays.example.com.").0[..2],
+        [10, 0x83]
+    );
+    rt("AMTRELAY", "10 0 1 203.0.113.15");
+    rt("AMTRELAY", "10 0 2 2001:db8::15");
+    assert_eq!(rt("AMTRELAY", "10 0 0 .").0, [10, 0]);
+    let (w, t) = rt("NSAP", "0x47.0005.80.005a00.0000.0001.e133.ffffff000161.00");
+    assert_eq!(w.len(), 20);
+    assert_eq!(t, "0x47000580005a0000000001e133ffffff00016100");
+    rt("SINK", "1 0 0 AQ==");
+    rt("SINK", "1 0 0");
+    assert!(bad("NULL", "abc").contains("type NULL is not supported"));
+}
+
+#[test]
 fn loc_apl_svcb() {
     let (_, t) = rt(
         "LOC",
@@ -254,6 +294,18 @@ fn loc_apl_svcb() {
     );
     assert_eq!(t, "1 . alpn=\"f\\\\\\\\oo\\\\,bar,h2\" key65000");
     rt("HTTPS", "0 svc.example.");
+    assert_eq!(
+        wire("SVCB", "1 . mandatory=port,alpn alpn=h2 port=1"),
+        wire("SVCB", "1 . port=1 alpn=h2 mandatory=alpn,port")
+    );
+    assert_eq!(
+        wire("SVCB", "1 . alpn=h2,h3\\044h4"),
+        wire("SVCB", "1 . alpn=\"h2,h3,h4\"")
+    );
+    assert_eq!(
+        wire("SVCB", "1 . key1=\\002h2"),
+        wire("SVCB", "1 . alpn=h2")
+    );
     assert!(bad("SVCB", "1 . port=1 port=2").contains("duplicate"));
     assert!(bad("SVCB", "1 . bogus=1").contains("unknown SVCB key"));
     // Keys out of order on the wire cannot be written in presentation form.
@@ -424,14 +476,17 @@ fn includes() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
+    // Relative to the including file's directory (sub/), and with its own origin.
+    // An included file inherits the current owner; the includer's is restored after.
     std::fs::write(
         dir.path().join("main.zone"),
-        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$INCLUDE sub/a.inc other\nafter A 1.1.1.1\n",
+        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$INCLUDE sub/a.inc other\nafter A 1.1.1.1\n\
+         $INCLUDE sub/c.inc\n\tTXT \"after again\"\n",
     )
     .unwrap();
-    // Relative to the including file's directory (sub/), and with its own origin.
     std::fs::write(sub.join("a.inc"), "x A 2.2.2.2\n$INCLUDE b.inc\n").unwrap();
-    std::fs::write(sub.join("b.inc"), "y A 3.3.3.3\n").unwrap();
+    std::fs::write(sub.join("b.inc"), "\tTXT \"x's\"\ny A 3.3.3.3\n").unwrap();
+    std::fs::write(sub.join("c.inc"), "\tTXT \"after's\"\nz A 4.4.4.4\n").unwrap();
     let r = parse_file(&dir.path().join("main.zone"), &origin()).unwrap();
     let names: Vec<String> = r.iter().map(|r| name_to_text(&r.name)).collect();
     assert_eq!(
@@ -439,8 +494,12 @@ fn includes() {
         [
             "example.com.",
             "x.other.example.com.",
+            "x.other.example.com.",
             "y.other.example.com.",
-            "after.example.com."
+            "after.example.com.",
+            "after.example.com.",
+            "z.example.com.",
+            "after.example.com.",
         ]
     );
 
@@ -508,4 +567,51 @@ k DNSKEY 257 3 8 AwEAAQ==
     let soa = want.remove(1);
     want.insert(0, soa);
     assert_eq!(wires(&back), want);
+}
+
+/// Throughput on a large generated zone. Prints the figures (run with
+/// `--nocapture`; `OUTPOST_ZONEFILE_RECORDS=1000000` and `--release` for the
+/// real measure) and checks the content, never the time.
+#[test]
+fn large_zone_throughput() {
+    let n: usize = std::env::var("OUTPOST_ZONEFILE_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let mut z = String::with_capacity(n * 120);
+    z.push_str("$TTL 3600\n@ SOA ns hm 1 2 3 4 5\n");
+    let sig = "RRSIG A 13 3 3600 20300101000000 20240101000000 12345 example.com. oJB1W6WNGv+ldvQ3WDG0MQkg5IEhjRip8WTrPYGv07h108dUKGMeDPKijVCHX3DDKdfb+v6oB9wfuh3DTJXUAfI=";
+    let mut i = 0;
+    while i + 1 < n {
+        let h = i / 4;
+        match i % 4 {
+            0 => z.push_str(&format!(
+                "host{h} A 10.{}.{}.{}\n",
+                h >> 16 & 255,
+                h >> 8 & 255,
+                h & 255
+            )),
+            1 => z.push_str(&format!("\tAAAA 2001:db8::{:x}\n", h & 0xffff)),
+            2 => z.push_str(&format!("\tTXT \"record {h}\" \"second string\"\n")),
+            _ => z.push_str(&format!("\t{sig}\n")),
+        }
+        i += 1;
+    }
+    let t0 = std::time::Instant::now();
+    let recs = parse(&z).unwrap();
+    let parse_time = t0.elapsed();
+    assert_eq!(recs.len(), n);
+    let t1 = std::time::Instant::now();
+    let mut out = Vec::with_capacity(z.len() * 2);
+    write_zone(&mut out, &origin(), &recs).unwrap();
+    let write_time = t1.elapsed();
+    eprintln!(
+        "zonefile: {n} records ({} MB): parse {:.2?} ({:.0} rec/s), write {:.2?}",
+        z.len() / 1_000_000,
+        parse_time,
+        n as f64 / parse_time.as_secs_f64(),
+        write_time
+    );
+    let back = parse_str(std::str::from_utf8(&out).unwrap(), &origin(), "written").unwrap();
+    assert_eq!(wires(&back[n - 3..]), wires(&recs[n - 3..]));
 }
