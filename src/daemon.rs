@@ -7,14 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
-use tracing::{info, warn};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, ServerConfig, ZoneConfig};
+use crate::config::{Config, LogFormat, ServerConfig};
+use crate::persist;
+use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
 use crate::serve::Handler;
-use crate::store::{Store, ZoneEntry, ZoneTable};
-use crate::zone::{BuildLimits, Zone};
-use crate::zonefile;
+use crate::store::{Store, ZoneTable};
 
 /// How long a TCP client may stay idle between queries.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -33,25 +33,6 @@ pub fn init_logging(server: &ServerConfig) {
     };
 }
 
-pub fn build_limits(zone: &ZoneConfig) -> BuildLimits {
-    BuildLimits {
-        max_records: zone.limits.max_records,
-        max_rrset_records: zone.limits.max_rrset_records,
-        max_types_per_name: zone.limits.max_types_per_name,
-    }
-}
-
-/// Loads a zone from its seed file.
-pub fn load_seed(zone: &ZoneConfig) -> anyhow::Result<Option<Zone>> {
-    let Some(path) = &zone.seed_file else {
-        return Ok(None);
-    };
-    let records = zonefile::parse_file(path, &zone.name)?;
-    let built = Zone::build(&zone.name, records, &build_limits(zone))
-        .with_context(|| format!("seed file {}", path.display()))?;
-    Ok(Some(built))
-}
-
 /// Everything `check-config` reports: config errors, then each zone file's.
 pub fn check(path: &std::path::Path) -> Vec<String> {
     let config = match Config::load(path) {
@@ -61,11 +42,7 @@ pub fn check(path: &std::path::Path) -> Vec<String> {
     config
         .zones
         .iter()
-        .filter_map(|z| {
-            load_seed(z)
-                .err()
-                .map(|e| format!("zone {}: {e:#}", z.name))
-        })
+        .filter_map(|z| refresh::load_seed(z).err().map(|e| e.to_string()))
         .collect()
 }
 
@@ -79,31 +56,47 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let entries: Vec<Arc<ZoneEntry>> = config
-        .zones
-        .iter()
-        .map(|z| Arc::new(ZoneEntry::new(z.name.clone())))
-        .collect();
-    for (zc, entry) in config.zones.iter().zip(&entries) {
-        match load_seed(zc) {
-            Ok(Some(zone)) => {
-                info!(zone = %zc.name, serial = zone.serial(), records = zone.record_count(), "serving seed file");
-                entry.swap(Arc::new(zone));
-            }
-            Ok(None) => warn!(zone = %zc.name, "no copy yet: SERVFAIL until the first transfer"),
-            Err(e) => warn!(zone = %zc.name, "seed file not loaded: {e:#}"),
-        }
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    // Temp files left by a crash mid-write are garbage: the files they were
+    // to replace are intact.
+    let stale = persist::cleanup_data_dir(&data_dir)
+        .with_context(|| format!("cleaning {}", data_dir.display()))?;
+    if stale > 0 {
+        info!(stale, "removed temp files left by an interrupted write");
     }
-    let store = Arc::new(Store::new(ZoneTable::new(entries)));
+
+    // Every zone is served from disk or its seed before any network traffic.
+    let now = UnixTime::now();
+    let runtimes: Vec<Arc<ZoneRuntime>> = {
+        let zones = config.zones.clone();
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            zones
+                .into_iter()
+                .map(|z| Arc::new(ZoneRuntime::load(z, &dir, now)))
+                .collect()
+        })
+        .await
+        .context("loading zones")?
+    };
+    let store = Arc::new(Store::new(ZoneTable::new(
+        runtimes.iter().map(|z| z.entry.clone()),
+    )));
 
     let mut server = Server::new(Handler::new(store.clone()));
     for addr in &config.server.listen {
         bind(&mut server, *addr).await?;
     }
-    info!(listen = ?config.server.listen, "outpost serving");
+    info!(listen = ?config.server.listen, zones = runtimes.len(), "outpost serving");
+    let (_refresher, refresh_task) = Refresher::start(runtimes);
 
     wait_for_shutdown().await;
     info!("shutting down");
+    // Transfers in flight are abandoned: nothing partial was ever written,
+    // and every timer change is already on disk.
+    refresh_task.abort();
     server
         .shutdown_gracefully()
         .await

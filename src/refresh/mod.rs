@@ -1,5 +1,710 @@
-//! Refresh: per-zone SOA timers, the scheduler that wakes zones when their
-//! timers are due, and (later) the transfer orchestration between them.
+//! Refresh: keeping each zone's copy current, and knowing when it has
+//! expired.
+//!
+//! One scheduler task holds every zone's next deadline; when one is due, a
+//! check runs: SOA query to the primaries in order, a transfer when the
+//! primary has a newer serial, then the new snapshot is persisted and put in
+//! service, and the timers (refresh, retry, expire) move on. Timer state is
+//! written to disk at every change, as absolute wall-clock times, so a
+//! restart or a crash neither resets nor skips the expiry clock.
 
 pub mod scheduler;
 pub mod timers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hickory_proto::rr::{Name, RData, Record};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::ZoneConfig;
+use crate::persist::{self, Recovery, ZonePaths, ZoneState};
+use crate::store::ZoneEntry;
+use crate::xfr::client::{self, XfrError};
+use crate::zone::{BuildLimits, Zone, ZoneError};
+use crate::zonefile;
+use scheduler::{Scheduler, instant_at};
+use timers::{Jitter, SoaTimers, SoaVerdict, TimerBounds, TimerState, UnixTime, ZoneTimers};
+
+/// How long one SOA query may take (hickory-free UDP, one retry inside).
+const SOA_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a zone that is expired but still served is logged at warn.
+const EXPIRED_WARN_EVERY: Duration = Duration::from_secs(3600);
+/// Retry interval for a zone that has no copy at all (so no SOA to take a
+/// retry value from), before the bounds apply.
+const NO_COPY_RETRY: u32 = 30;
+/// Zones checked at the same time; more wait their turn.
+const PARALLEL_CHECKS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Xfr(Box<XfrError>),
+    #[error("zone {zone}: transfer from {primary} rejected: {error}")]
+    Build {
+        zone: String,
+        primary: SocketAddr,
+        error: Box<ZoneError>,
+    },
+    #[error(
+        "zone {zone}: transfer from {primary} ended with serial {got}, but the SOA query announced {announced}"
+    )]
+    SerialMoved {
+        zone: String,
+        primary: SocketAddr,
+        got: u32,
+        announced: u32,
+    },
+    #[error("zone {zone}: cannot persist: {error}")]
+    Persist {
+        zone: String,
+        error: persist::PersistError,
+    },
+    #[error("zone {zone}: {source_file}: {error}")]
+    Load {
+        zone: String,
+        source_file: String,
+        error: String,
+    },
+    #[error("zone {zone}: background task failed: {error}")]
+    Task { zone: String, error: String },
+}
+
+impl From<XfrError> for RefreshError {
+    fn from(e: XfrError) -> Self {
+        RefreshError::Xfr(Box::new(e))
+    }
+}
+
+/// Where the served copy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataOrigin {
+    Seed,
+    Disk,
+    Transfer,
+}
+
+/// What changes about a zone as it is refreshed. Behind a mutex that is
+/// never held across an await and never touched by queries.
+#[derive(Debug)]
+struct ZoneRuntimeState {
+    /// `None` while there is no copy at all.
+    timers: Option<ZoneTimers>,
+    origin: Option<DataOrigin>,
+    last_primary: Option<SocketAddr>,
+    last_error: Option<String>,
+    last_expired_warning: Option<UnixTime>,
+    /// A full transfer is wanted at the next check, whatever the serials.
+    force_axfr: bool,
+    /// When the zone with no copy is due again.
+    no_copy_due: UnixTime,
+}
+
+/// One secondary zone: its configuration, its served entry, its files and
+/// its timers.
+#[derive(Debug)]
+pub struct ZoneRuntime {
+    pub config: ZoneConfig,
+    pub entry: Arc<ZoneEntry>,
+    pub paths: ZonePaths,
+    state: Mutex<ZoneRuntimeState>,
+}
+
+/// A zone's status, as the control endpoint and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneStatus {
+    pub zone: String,
+    pub serial: Option<u32>,
+    pub state: &'static str,
+    pub served: bool,
+    pub source: Option<DataOrigin>,
+    pub last_contact: Option<u64>,
+    pub last_primary: Option<SocketAddr>,
+    pub next_refresh: Option<u64>,
+    pub expires_at: Option<u64>,
+    pub expires_in: Option<u64>,
+    pub last_error: Option<String>,
+    pub records: usize,
+}
+
+pub fn timer_bounds(config: &ZoneConfig) -> TimerBounds {
+    TimerBounds {
+        min_refresh: config.timers.min_refresh,
+        max_refresh: config.timers.max_refresh,
+        min_retry: config.timers.min_retry,
+        max_retry: config.timers.max_retry,
+        min_expire: config.timers.min_expire,
+        max_expire: config.timers.max_expire,
+        on_expire: config.on_expire,
+    }
+}
+
+pub fn build_limits(config: &ZoneConfig) -> BuildLimits {
+    BuildLimits {
+        max_records: config.limits.max_records,
+        max_rrset_records: config.limits.max_rrset_records,
+        max_types_per_name: config.limits.max_types_per_name,
+    }
+}
+
+fn soa_timers(soa: &Record) -> Option<SoaTimers> {
+    let RData::SOA(s) = &soa.data else {
+        return None;
+    };
+    // Negative SOA timer values are nonsense; read them as 0 and let the
+    // bounds take over.
+    let secs = |v: i32| u32::try_from(v).unwrap_or(0);
+    Some(SoaTimers {
+        serial: s.serial,
+        refresh: secs(s.refresh),
+        retry: secs(s.retry),
+        expire: secs(s.expire),
+    })
+}
+
+fn jitter() -> Jitter {
+    Jitter::new(rand::random::<f64>())
+}
+
+impl ZoneRuntime {
+    /// Loads a zone for serving before any network traffic: the persisted
+    /// copy with its stored clock, else the seed file, else nothing.
+    pub fn load(config: ZoneConfig, data_dir: &std::path::Path, now: UnixTime) -> ZoneRuntime {
+        let entry = Arc::new(ZoneEntry::new(config.name.clone()));
+        let paths = ZonePaths::new(data_dir, &config.name);
+        let mut state = ZoneRuntimeState {
+            timers: None,
+            origin: None,
+            last_primary: None,
+            last_error: None,
+            last_expired_warning: None,
+            force_axfr: false,
+            no_copy_due: now,
+        };
+        let bounds = timer_bounds(&config);
+        match load_persisted(&config, &paths, now) {
+            Ok(Some((zone, stored))) => {
+                let soa = soa_timers(zone.soa()).expect("a built zone has an SOA");
+                let t = ZoneTimers::restore(soa, bounds.clone(), stored.timers(), now);
+                info!(zone = %config.name, serial = zone.serial(), records = zone.record_count(),
+                      expires_in = ?t.expires_in(now), "serving the copy on disk");
+                state.last_primary = stored.last_primary;
+                state.timers = Some(t);
+                state.origin = Some(DataOrigin::Disk);
+                entry.swap(Arc::new(zone));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error!("{e}");
+                state.last_error = Some(e.to_string());
+            }
+        }
+        if state.timers.is_none() {
+            match load_seed(&config) {
+                Ok(Some(zone)) => {
+                    let soa = soa_timers(zone.soa()).expect("a built zone has an SOA");
+                    info!(zone = %config.name, serial = zone.serial(), records = zone.record_count(),
+                          "serving the seed file until the first transfer");
+                    state.timers = Some(ZoneTimers::from_seed(soa, bounds, now));
+                    state.origin = Some(DataOrigin::Seed);
+                    entry.swap(Arc::new(zone));
+                }
+                Ok(None) => {
+                    warn!(zone = %config.name, "no copy on disk and no seed file: SERVFAIL until the first transfer");
+                }
+                Err(e) => {
+                    error!("{e}");
+                    state.last_error = Some(e.to_string());
+                }
+            }
+        }
+        let rt = ZoneRuntime {
+            config,
+            entry,
+            paths,
+            state: Mutex::new(state),
+        };
+        rt.apply_expiry(now);
+        rt
+    }
+
+    pub fn name(&self) -> &Name {
+        &self.config.name
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ZoneRuntimeState> {
+        // A panic elsewhere must not stop the zone from being refreshed.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Brings the served flag in line with the clock; logs expiry changes.
+    fn apply_expiry(&self, now: UnixTime) {
+        let mut st = self.lock();
+        let Some(t) = &st.timers else { return };
+        let state = t.state(now);
+        let expired = state == TimerState::Expired;
+        if expired != self.entry.is_expired() {
+            if expired {
+                warn!(zone = %self.name(), serial = t.serial(), "zone expired: answering SERVFAIL (on_expire = servfail) until a transfer succeeds");
+            } else {
+                info!(zone = %self.name(), serial = t.serial(), "zone serving again");
+            }
+            self.entry.set_expired(expired);
+        }
+        if state == TimerState::ExpiredServing {
+            let due = st
+                .last_expired_warning
+                .is_none_or(|at| at.saturating_add(EXPIRED_WARN_EVERY) <= now);
+            if due {
+                let serial = t.serial();
+                let since = t.expire_at();
+                st.last_expired_warning = Some(now);
+                warn!(zone = %self.name(), serial, expired_at = ?since.map(|s| s.0),
+                      "zone expired; still serving the last copy (on_expire = keep-serving)");
+            }
+        }
+    }
+
+    /// When the scheduler should wake this zone next.
+    fn next_due(&self, now: UnixTime) -> UnixTime {
+        let st = self.lock();
+        let Some(t) = &st.timers else {
+            return st.no_copy_due;
+        };
+        let mut next = t.next_due(now).unwrap_or(now);
+        if t.state(now) == TimerState::ExpiredServing {
+            next = next.min(now.saturating_add(EXPIRED_WARN_EVERY));
+        }
+        next
+    }
+
+    pub fn status(&self, now: UnixTime) -> ZoneStatus {
+        let st = self.lock();
+        let records = self.entry.snapshot().map_or(0, |z| z.record_count());
+        let (serial, state, served, last_contact, next_refresh, expires_at, expires_in) =
+            match &st.timers {
+                Some(t) => {
+                    let s = t.status(now);
+                    let name = match s.state {
+                        TimerState::Fresh => "fresh",
+                        TimerState::Refreshing => "refreshing",
+                        TimerState::Retrying => "retrying",
+                        TimerState::Expired => "expired",
+                        TimerState::ExpiredServing => "expired-serving",
+                    };
+                    (
+                        Some(s.serial),
+                        name,
+                        s.served,
+                        s.last_contact.map(|t| t.0),
+                        s.refresh_due.map(|t| t.0),
+                        s.expire_at.map(|t| t.0),
+                        s.expires_in.map(|d| d.as_secs()),
+                    )
+                }
+                None => (
+                    None,
+                    "retrying",
+                    false,
+                    None,
+                    Some(st.no_copy_due.0),
+                    None,
+                    None,
+                ),
+            };
+        ZoneStatus {
+            zone: self.name().to_string(),
+            serial,
+            state,
+            served,
+            source: st.origin,
+            last_contact,
+            last_primary: st.last_primary,
+            next_refresh,
+            expires_at,
+            expires_in,
+            last_error: st.last_error.clone(),
+            records,
+        }
+    }
+
+    fn save_state(&self) {
+        let st = self.lock();
+        let Some(t) = &st.timers else { return };
+        let state = ZoneState::new(self.name(), t, st.last_primary);
+        drop(st);
+        // Seed copies have nothing on disk to pair the state with.
+        if state.source == timers::Source::Seed {
+            return;
+        }
+        if let Err(e) = persist::save_state(&self.paths.state_file, &state) {
+            error!(zone = %self.name(), "cannot save timer state: {e}");
+        }
+    }
+}
+
+fn load_persisted(
+    config: &ZoneConfig,
+    paths: &ZonePaths,
+    now: UnixTime,
+) -> Result<Option<(Zone, ZoneState)>, RefreshError> {
+    if !paths.zone_file.exists() {
+        return Ok(None);
+    }
+    let fail = |error: String| RefreshError::Load {
+        zone: config.name.to_string(),
+        source_file: paths.zone_file.display().to_string(),
+        error,
+    };
+    let records =
+        zonefile::parse_file(&paths.zone_file, &config.name).map_err(|e| fail(e.to_string()))?;
+    let zone = Zone::build(&config.name, records, &build_limits(config))
+        .map_err(|e| fail(e.to_string()))?;
+    let recovered = persist::recover_state(paths, &config.name, zone.serial(), now)
+        .map_err(|e| fail(e.to_string()))?;
+    match &recovered.recovery {
+        Recovery::Consistent => {}
+        other => warn!(zone = %config.name, "timer state recovered conservatively: {other:?}"),
+    }
+    Ok(Some((zone, recovered.state)))
+}
+
+/// Loads a zone from its seed file, if it has one.
+pub fn load_seed(config: &ZoneConfig) -> Result<Option<Zone>, RefreshError> {
+    let Some(path) = &config.seed_file else {
+        return Ok(None);
+    };
+    let fail = |error: String| RefreshError::Load {
+        zone: config.name.to_string(),
+        source_file: path.display().to_string(),
+        error,
+    };
+    let records = zonefile::parse_file(path, &config.name).map_err(|e| fail(e.to_string()))?;
+    let zone = Zone::build(&config.name, records, &build_limits(config))
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(Some(zone))
+}
+
+/// Runs the refresh of every secondary zone.
+pub struct Refresher {
+    zones: RwLock<HashMap<Name, Arc<ZoneRuntime>>>,
+    scheduler: Scheduler<Name>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").finish_non_exhaustive()
+    }
+}
+
+impl Refresher {
+    /// Starts the scheduler and the task that runs due checks.
+    pub fn start(zones: Vec<Arc<ZoneRuntime>>) -> (Arc<Refresher>, JoinHandle<()>) {
+        let (scheduler, due) = Scheduler::spawn();
+        let refresher = Arc::new(Refresher {
+            zones: RwLock::new(HashMap::new()),
+            scheduler,
+            permits: Arc::new(Semaphore::new(PARALLEL_CHECKS)),
+        });
+        for z in zones {
+            refresher.add(z);
+        }
+        let task = tokio::spawn(refresher.clone().run(due));
+        (refresher, task)
+    }
+
+    fn zones_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Name, Arc<ZoneRuntime>>> {
+        self.zones.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn zone(&self, name: &Name) -> Option<Arc<ZoneRuntime>> {
+        self.zones_read().get(name).cloned()
+    }
+
+    pub fn zones(&self) -> Vec<Arc<ZoneRuntime>> {
+        self.zones_read().values().cloned().collect()
+    }
+
+    /// Puts a zone under refresh, due at its own time.
+    pub fn add(&self, zone: Arc<ZoneRuntime>) {
+        let now = UnixTime::now();
+        let due = instant_at(zone.next_due(now), now);
+        let name = zone.name().clone();
+        self.zones
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), zone);
+        self.scheduler.schedule(name, due);
+    }
+
+    pub fn remove(&self, name: &Name) -> Option<Arc<ZoneRuntime>> {
+        self.scheduler.remove(name);
+        self.zones
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+    }
+
+    /// A NOTIFY (RFC 1996) or an operator asked for an SOA check now;
+    /// duplicates while one is pending merge into it.
+    pub fn check_now(&self, name: &Name, serial: Option<u32>) -> bool {
+        let Some(zone) = self.zone(name) else {
+            return false;
+        };
+        let now = UnixTime::now();
+        let outcome = {
+            let mut st = zone.lock();
+            st.timers.as_mut().map(|t| t.notify_received(now, serial))
+        };
+        match outcome {
+            Some(timers::NotifyOutcome::AlreadyCurrent) => false,
+            _ => {
+                self.scheduler.check_now(name.clone());
+                true
+            }
+        }
+    }
+
+    /// Operator: transfer the whole zone now, whatever the serials say.
+    pub fn retransfer(&self, name: &Name) -> bool {
+        let Some(zone) = self.zone(name) else {
+            return false;
+        };
+        zone.lock().force_axfr = true;
+        self.scheduler.check_now(name.clone());
+        true
+    }
+
+    pub fn status(&self) -> Vec<ZoneStatus> {
+        let now = UnixTime::now();
+        let mut all: Vec<ZoneStatus> = self.zones_read().values().map(|z| z.status(now)).collect();
+        all.sort_by(|a, b| a.zone.cmp(&b.zone));
+        all
+    }
+
+    async fn run(self: Arc<Self>, mut due: mpsc::UnboundedReceiver<Name>) {
+        while let Some(name) = due.recv().await {
+            // A zone removed by a reload may still be in the pipe.
+            let Some(zone) = self.zone(&name) else {
+                continue;
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _permit = this.permits.clone().acquire_owned().await;
+                check(&zone).await;
+                let now = UnixTime::now();
+                if this.zone(&name).is_some() {
+                    this.scheduler
+                        .finished(&name, instant_at(zone.next_due(now), now));
+                }
+            });
+        }
+    }
+}
+
+/// One check of one zone: SOA query, transfer if needed, persist, swap.
+async fn check(zone: &ZoneRuntime) {
+    let now = UnixTime::now();
+    zone.apply_expiry(now);
+    let (our_serial, has_copy, from_seed, force) = {
+        let mut st = zone.lock();
+        let force = std::mem::take(&mut st.force_axfr);
+        match st.timers.as_mut() {
+            Some(t) => {
+                t.check_started(now);
+                (
+                    Some(t.serial()),
+                    true,
+                    t.source() == timers::Source::Seed,
+                    force,
+                )
+            }
+            None => (None, false, false, force),
+        }
+    };
+    let cfg = &zone.config;
+    let key = cfg.key.as_ref();
+    let mut outcome: Option<Result<(), RefreshError>> = None;
+    for &primary in &cfg.primaries {
+        let soa = match client::query_soa(primary, &cfg.name, key, SOA_TIMEOUT).await {
+            Ok(soa) => soa,
+            Err(e) => {
+                warn!("{e}");
+                outcome = Some(Err(e.into()));
+                continue;
+            }
+        };
+        let now = UnixTime::now();
+        let verdict = {
+            let mut st = zone.lock();
+            st.last_primary = Some(primary);
+            st.timers
+                .as_mut()
+                .map(|t| t.soa_answered(now, soa.serial, soa.expire, jitter()))
+        };
+        let transfer = match verdict {
+            None => true,
+            Some(SoaVerdict::Newer) => true,
+            Some(SoaVerdict::Unchanged) => force || from_seed,
+            Some(SoaVerdict::Older) => {
+                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                      "primary has an older serial than ours; not transferring");
+                force
+            }
+            Some(SoaVerdict::Undefined) => {
+                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                      "serials are 2^31 apart (RFC 1982 undefined); not transferring");
+                false
+            }
+        };
+        if !transfer {
+            zone.lock().last_error = None;
+            outcome = Some(Ok(()));
+            break;
+        }
+        match transfer_zone(zone, primary, soa.serial).await {
+            Ok(()) => {
+                outcome = Some(Ok(()));
+                break;
+            }
+            Err(e) => {
+                error!("{e}");
+                outcome = Some(Err(e));
+            }
+        }
+        let _ = has_copy;
+    }
+    let now = UnixTime::now();
+    {
+        let mut st = zone.lock();
+        match outcome {
+            Some(Ok(())) => st.last_error = None,
+            Some(Err(e)) => {
+                st.last_error = Some(e.to_string());
+                fail(&mut st, now, &zone.config);
+            }
+            None => {
+                st.last_error = Some("no primaries configured".into());
+                fail(&mut st, now, &zone.config);
+            }
+        }
+    }
+    zone.save_state();
+    zone.apply_expiry(now);
+}
+
+fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
+    match st.timers.as_mut() {
+        // A newer serial was seen but the transfer failed: this is the
+        // retry path (soa_answered left the check open).
+        Some(t) => t.attempt_failed(now, jitter()),
+        None => {
+            let retry = timer_bounds(config).retry(NO_COPY_RETRY);
+            st.no_copy_due = now.saturating_add(retry);
+        }
+    }
+}
+
+/// Transfers the zone from `primary`, checks it, writes it to disk and puts
+/// it in service. The old copy keeps serving until all of that succeeded.
+async fn transfer_zone(
+    zone: &ZoneRuntime,
+    primary: SocketAddr,
+    announced: u32,
+) -> Result<(), RefreshError> {
+    let cfg = &zone.config;
+    let started = std::time::Instant::now();
+    let result = client::axfr(
+        primary,
+        &cfg.name,
+        cfg.key.as_ref(),
+        cfg.limits,
+        cfg.transfer_timeout,
+        cfg.idle_timeout,
+    )
+    .await?;
+    let expire_option = result.expire;
+    let (messages, bytes) = (result.messages, result.bytes);
+    let name = cfg.name.clone();
+    let limits = build_limits(cfg);
+    let paths = zone.paths.clone();
+    let last_primary = Some(primary);
+    // Building and writing a big zone is CPU and disk work: off the runtime.
+    let built = tokio::task::spawn_blocking(move || -> Result<Zone, RefreshError> {
+        let zone =
+            Zone::build(&name, result.records, &limits).map_err(|error| RefreshError::Build {
+                zone: name.to_string(),
+                primary,
+                error: Box::new(error),
+            })?;
+        Ok(zone)
+    })
+    .await
+    .map_err(|e| RefreshError::Task {
+        zone: cfg.name.to_string(),
+        error: e.to_string(),
+    })??;
+    if built.serial() != announced
+        && timers::serial_cmp(built.serial(), announced) == Some(std::cmp::Ordering::Less)
+    {
+        return Err(RefreshError::SerialMoved {
+            zone: cfg.name.to_string(),
+            primary,
+            got: built.serial(),
+            announced,
+        });
+    }
+    let soa = soa_timers(built.soa()).expect("a built zone has an SOA");
+    let now = UnixTime::now();
+    // Timers as they will be once this copy is in service.
+    let new_timers = {
+        let st = zone.lock();
+        let mut t = st
+            .timers
+            .clone()
+            .unwrap_or_else(|| ZoneTimers::from_seed(soa, timer_bounds(cfg), now));
+        t.transfer_succeeded(now, soa, expire_option, jitter());
+        t
+    };
+    let state = ZoneState::new(&cfg.name, &new_timers, last_primary);
+    let built = Arc::new(built);
+    let to_write = built.clone();
+    let origin = cfg.name.clone();
+    tokio::task::spawn_blocking(move || {
+        paths.create_dirs()?;
+        persist::save_zone(
+            &paths,
+            |w: &mut dyn std::io::Write| zonefile::write_zone(w, &origin, to_write.records()),
+            &state,
+        )
+    })
+    .await
+    .map_err(|e| RefreshError::Task {
+        zone: cfg.name.to_string(),
+        error: e.to_string(),
+    })?
+    .map_err(|error| RefreshError::Persist {
+        zone: cfg.name.to_string(),
+        error,
+    })?;
+    let serial = built.serial();
+    let records = built.record_count();
+    zone.entry.swap(built);
+    {
+        let mut st = zone.lock();
+        st.timers = Some(new_timers);
+        st.origin = Some(DataOrigin::Transfer);
+        st.last_primary = last_primary;
+    }
+    zone.apply_expiry(now);
+    info!(zone = %cfg.name, %primary, serial, records, messages, bytes,
+          seconds = started.elapsed().as_secs_f64(), "AXFR done, new copy in service");
+    Ok(())
+}

@@ -389,7 +389,13 @@ fn is_class(t: &[u8]) -> bool {
 
 /// Writes `records` as master-file text loadable anywhere: SOA first, every
 /// name absolute, one `owner TTL IN TYPE rdata` line per record.
-pub fn write_zone<W: Write>(out: &mut W, origin: &Name, records: &[Record]) -> std::io::Result<()> {
+pub fn write_zone<'a, W: Write + ?Sized>(
+    out: &mut W,
+    origin: &Name,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> std::io::Result<()> {
+    // References only: a served snapshot is written without copying it.
+    let records: Vec<&Record> = records.into_iter().collect();
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
     writeln!(w, "; zone {}", text::name_to_text(origin))?;
     let soa = records
@@ -399,9 +405,9 @@ pub fn write_zone<W: Write>(out: &mut W, origin: &Name, records: &[Record]) -> s
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != soa)
-        .map(|(_, r)| r);
+        .map(|(_, r)| *r);
     let mut line = String::with_capacity(512);
-    for r in soa.map(|i| &records[i]).into_iter().chain(rest) {
+    for r in soa.map(|i| records[i]).into_iter().chain(rest) {
         if r.dns_class != DNSClass::IN {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
