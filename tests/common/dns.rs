@@ -73,7 +73,15 @@ fn rand_id() -> u16 {
 }
 
 pub fn exchange_raw(addr: SocketAddr, wire: &[u8], tcp: bool) -> std::io::Result<Vec<u8>> {
-    let timeout = Duration::from_secs(3);
+    exchange_timeout(addr, wire, tcp, Duration::from_secs(3))
+}
+
+pub fn exchange_timeout(
+    addr: SocketAddr,
+    wire: &[u8],
+    tcp: bool,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
     if tcp {
         let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
-use super::dns::{Q, build_query, exchange_raw};
+use super::dns::{Q, build_query, exchange_timeout};
 use super::peers::free_port;
 
 pub struct Outpost {
@@ -62,7 +62,8 @@ impl Outpost {
                 panic!("outpost exited with {status}: {}", self.log_text());
             }
             let q = build_query(zone, RecordType::SOA, Q::udp());
-            if exchange_raw(self.addr, &q, false).is_ok() {
+            // A datagram sent before the socket is bound is lost: retry often.
+            if exchange_timeout(self.addr, &q, false, Duration::from_millis(100)).is_ok() {
                 return start.elapsed();
             }
             std::thread::sleep(Duration::from_millis(20));
