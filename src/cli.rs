@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::net::SocketAddr;
+
 use crate::config::Config;
+use crate::control;
 use crate::daemon;
 
 #[derive(Debug, Parser)]
@@ -32,7 +35,132 @@ pub enum Command {
         #[arg(long, short, default_value = "config/outpost.toml")]
         config: PathBuf,
     },
+    /// Show every zone of the running server: state, serial, last contact,
+    /// time left before expiry.
+    Status {
+        #[command(flatten)]
+        target: ControlTarget,
+        /// Print the server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running server for an SOA check of ZONE now.
+    Refresh {
+        zone: String,
+        #[command(flatten)]
+        target: ControlTarget,
+    },
+    /// Ask the running server for a full transfer (AXFR) of ZONE now.
+    Retransfer {
+        zone: String,
+        #[command(flatten)]
+        target: ControlTarget,
+    },
+    /// Make the running server re-read its configuration.
+    Reload {
+        #[command(flatten)]
+        target: ControlTarget,
+    },
 }
+
+/// Where the running server's control endpoint is.
+#[derive(Debug, clap::Args)]
+pub struct ControlTarget {
+    /// The server's configuration: its `control` address and `control_token`.
+    #[arg(long, short, default_value = "config/outpost.toml")]
+    pub config: PathBuf,
+    /// The control endpoint address, overriding the configuration's.
+    #[arg(long)]
+    pub control: Option<SocketAddr>,
+    /// Bearer token, overriding the configuration's `control_token`.
+    #[arg(long, env = "OUTPOST_CONTROL_TOKEN")]
+    pub token: Option<String>,
+}
+
+impl ControlTarget {
+    fn resolve(&self) -> Result<(SocketAddr, Option<String>), String> {
+        if let Some(addr) = self.control {
+            return Ok((addr, self.token.clone()));
+        }
+        let config = Config::load(&self.config).map_err(|e| e.to_string())?;
+        let addr = config.server.control.ok_or_else(|| {
+            format!(
+                "{}: no `control` address in [server]; set one or pass --control ADDR",
+                self.config.display()
+            )
+        })?;
+        Ok((addr, self.token.clone().or(config.server.control_token)))
+    }
+}
+
+fn control_call(target: &ControlTarget, method: &str, path: &str) -> Result<String, String> {
+    let (addr, token) = target.resolve()?;
+    control::request(addr, method, path, token.as_deref()).map_err(|e| e.to_string())
+}
+
+fn print_or_fail(result: Result<String, String>, print: impl FnOnce(String)) -> ExitCode {
+    match result {
+        Ok(body) => {
+            print(body);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ago(now: u64, t: Option<u64>) -> String {
+    match t {
+        Some(t) if t <= now => format!("{} ago", human(now - t)),
+        Some(t) => format!("in {}", human(t - now)),
+        None => "never".into(),
+    }
+}
+
+fn human(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The status table, from the server's JSON.
+fn status_table(json: &str) -> Result<String, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("bad status JSON: {e}"))?;
+    let now = crate::refresh::timers::UnixTime::now().0;
+    let mut out = format!(
+        "{:<28} {:<16} {:>10} {:<9} {:<14} {:<12} {}\n",
+        "ZONE", "STATE", "SERIAL", "SOURCE", "LAST CONTACT", "EXPIRES IN", "LAST ERROR"
+    );
+    for z in v["zones"].as_array().into_iter().flatten() {
+        let serial = z["serial"].as_u64().map_or("-".to_string(), |s| s.to_string());
+        let expires = match (z["expires_in"].as_u64(), z["state"].as_str()) {
+            (_, Some("expired")) | (_, Some("expired-serving")) => "expired".to_string(),
+            (Some(s), _) => human(s),
+            (None, _) => "never".to_string(),
+        };
+        out.push_str(&format!(
+            "{:<28} {:<16} {:>10} {:<9} {:<14} {:<12} {}\n",
+            z["zone"].as_str().unwrap_or("?"),
+            z["state"].as_str().unwrap_or("?"),
+            serial,
+            z["source"].as_str().unwrap_or("-"),
+            ago(now, z["last_contact"].as_u64()),
+            expires,
+            z["last_error"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}
+
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -54,6 +182,19 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Status { target, json } => {
+            let result = control_call(&target, "GET", "/status").and_then(|body| {
+                if json { Ok(body) } else { status_table(&body) }
+            });
+            print_or_fail(result, |t| print!("{t}"))
+        }
+        Command::Refresh { zone, target } => {
+            print_or_fail(control_call(&target, "POST", &format!("/zones/{zone}/refresh")), |t| print!("{t}"))
+        }
+        Command::Retransfer { zone, target } => {
+            print_or_fail(control_call(&target, "POST", &format!("/zones/{zone}/retransfer")), |t| print!("{t}"))
+        }
+        Command::Reload { target } => print_or_fail(control_call(&target, "POST", "/reload"), |t| print!("{t}")),
         Command::CheckConfig { config } => {
             let errors = daemon::check(&config);
             if errors.is_empty() {

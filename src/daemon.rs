@@ -1,16 +1,21 @@
 //! Server assembly: config → zones → sockets → serve, until a signal.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
-use tracing::info;
+use hickory_proto::rr::Name;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServerConfig};
+use crate::control;
+use crate::metrics::Events;
 use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
 use crate::serve::Handler;
@@ -55,14 +60,102 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// The running server's shared parts, for reloads and the control endpoint.
+pub struct Daemon {
+    config_path: PathBuf,
+    config: tokio::sync::Mutex<Config>,
+    store: Arc<Store>,
+    refresher: Arc<Refresher>,
+    events: Arc<Events>,
+    control_token: Option<String>,
+}
+
+impl Daemon {
+    pub fn refresher(&self) -> &Arc<Refresher> {
+        &self.refresher
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    pub fn control_token(&self) -> Option<&str> {
+        self.control_token.as_deref()
+    }
+
+    /// Re-reads the configuration. Zones added start their transfers, zones
+    /// removed stop being served, changed zones keep their data and clock;
+    /// the zone table is swapped in one step, so no query goes unanswered.
+    /// A bad configuration is refused and the old one stays.
+    pub async fn reload(&self) -> Result<String, String> {
+        let mut current = self.config.lock().await;
+        let new = Config::load(&self.config_path).map_err(|e| e.to_string())?;
+        if new.server.listen != current.server.listen
+            || new.server.data_dir != current.server.data_dir
+            || new.server.control != current.server.control
+        {
+            warn!("listen, data_dir and control changes take effect at the next restart");
+        }
+        let now = UnixTime::now();
+        let data_dir = current.server.data_dir.clone();
+        let mut runtimes = Vec::new();
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for zc in &new.zones {
+            match self.refresher.zone(&zc.name) {
+                Some(rt) if rt.config == *zc => runtimes.push(rt),
+                Some(rt) => {
+                    changed.push(zc.name.to_string());
+                    runtimes.push(Arc::new(rt.reconfigure(zc.clone(), now)));
+                }
+                None => {
+                    added.push(zc.name.to_string());
+                    let (zc, dir) = (zc.clone(), data_dir.clone());
+                    let rt = tokio::task::spawn_blocking(move || ZoneRuntime::load(zc, &dir, now))
+                        .await
+                        .map_err(|e| format!("loading a new zone: {e}"))?;
+                    runtimes.push(Arc::new(rt));
+                }
+            }
+        }
+        let removed: Vec<Name> = current
+            .zones
+            .iter()
+            .map(|z| z.name.clone())
+            .filter(|n| !new.zones.iter().any(|z| &z.name == n))
+            .collect();
+        self.store
+            .replace_table(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone())));
+        for name in &removed {
+            self.refresher.remove(name);
+        }
+        for rt in runtimes {
+            let fresh = added.contains(&rt.name().to_string()) || changed.contains(&rt.name().to_string());
+            if fresh {
+                self.refresher.add(rt);
+            }
+        }
+        *current = new;
+        let removed: Vec<String> = removed.iter().map(|n| n.to_string()).collect();
+        let report = format!(
+            "configuration reloaded: {} added [{}], {} removed [{}], {} changed [{}]",
+            added.len(),
+            added.join(" "),
+            removed.len(),
+            removed.join(" "),
+            changed.len(),
+            changed.join(" ")
+        );
+        info!("{report}");
+        Ok(report)
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     // Temp files left by a crash mid-write are garbage: the files they were
     // to replace are intact.
-    let stale = persist::cleanup_data_dir(&data_dir)
-        .with_context(|| format!("cleaning {}", data_dir.display()))?;
+    let stale = persist::cleanup_data_dir(&data_dir).with_context(|| format!("cleaning {}", data_dir.display()))?;
     if stale > 0 {
         info!(stale, "removed temp files left by an interrupted write");
     }
@@ -81,26 +174,36 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("loading zones")?
     };
-    let store = Arc::new(Store::new(ZoneTable::new(
-        runtimes.iter().map(|z| z.entry.clone()),
-    )));
+    let store = Arc::new(Store::new(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone()))));
 
     let mut server = Server::new(Handler::new(store.clone()));
     for addr in &config.server.listen {
         bind(&mut server, *addr).await?;
     }
     info!(listen = ?config.server.listen, zones = runtimes.len(), "outpost serving");
-    let (_refresher, refresh_task) = Refresher::start(runtimes);
+    let (refresher, refresh_task) = Refresher::start(runtimes);
 
-    wait_for_shutdown().await;
+    let shutdown = CancellationToken::new();
+    let daemon = Arc::new(Daemon {
+        config_path: config.source.clone(),
+        control_token: config.server.control_token.clone(),
+        config: tokio::sync::Mutex::new(config.clone()),
+        store,
+        refresher,
+        events: Arc::new(Events::default()),
+    });
+    if let Some(addr) = config.server.control {
+        control::serve(addr, daemon.clone(), shutdown.clone()).await?;
+    }
+
+    run_signals(&daemon).await;
     info!("shutting down");
+    shutdown.cancel();
     // Transfers in flight are abandoned: nothing partial was ever written,
     // and every timer change is already on disk.
     refresh_task.abort();
-    server
-        .shutdown_gracefully()
-        .await
-        .context("shutting down")?;
+    server.shutdown_gracefully().await.context("shutting down")?;
+    info!("stopped");
     Ok(())
 }
 
@@ -116,12 +219,22 @@ async fn bind(server: &mut Server<Handler>, addr: SocketAddr) -> anyhow::Result<
     Ok(())
 }
 
-async fn wait_for_shutdown() {
+/// Handles signals until one asks to stop: SIGHUP reloads the
+/// configuration, SIGTERM and SIGINT stop.
+async fn run_signals(daemon: &Daemon) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                if let Err(e) = daemon.reload().await {
+                    error!("reload refused, the old configuration stays: {e}");
+                }
+            }
+        }
     }
 }

@@ -16,3 +16,5 @@ pub mod wire;
 pub mod xfr;
 pub mod zone;
 pub mod zonefile;
+pub mod metrics;
+pub mod control;

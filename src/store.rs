@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use hickory_proto::rr::Name;
 
+use crate::metrics::QueryCounters;
 use crate::zone::Zone;
 use crate::zone::key::{WireName, key_of};
 
@@ -24,6 +25,8 @@ pub struct ZoneEntry {
     snapshot: ArcSwapOption<Zone>,
     /// Cleared when the zone expired and the operator chose SERVFAIL.
     expired: AtomicBool,
+    /// Queries answered for this zone, by RCODE and size.
+    pub counters: QueryCounters,
 }
 
 impl ZoneEntry {
@@ -32,6 +35,7 @@ impl ZoneEntry {
             name,
             snapshot: ArcSwapOption::empty(),
             expired: AtomicBool::new(false),
+            counters: QueryCounters::default(),
         }
     }
 

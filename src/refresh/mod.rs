@@ -238,6 +238,33 @@ impl ZoneRuntime {
         &self.config.name
     }
 
+    /// The same zone under a changed configuration (a reload): the served
+    /// entry and the clock carry over, the new bounds apply from now on.
+    pub fn reconfigure(&self, config: ZoneConfig, now: UnixTime) -> ZoneRuntime {
+        let st = self.lock();
+        let bounds = timer_bounds(&config);
+        let timers = st
+            .timers
+            .as_ref()
+            .map(|t| ZoneTimers::restore(t.soa(), bounds, t.stored(), now));
+        let state = ZoneRuntimeState {
+            timers,
+            origin: st.origin,
+            last_primary: st.last_primary,
+            last_error: st.last_error.clone(),
+            last_expired_warning: st.last_expired_warning,
+            force_axfr: st.force_axfr,
+            no_copy_due: now,
+        };
+        ZoneRuntime {
+            paths: self.paths.clone(),
+            config,
+            entry: self.entry.clone(),
+            state: Mutex::new(state),
+        }
+    }
+
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ZoneRuntimeState> {
         // A panic elsewhere must not stop the zone from being refreshed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())

@@ -1,0 +1,250 @@
+//! Counters for the Prometheus endpoint.
+//!
+//! Query counters are plain atomics in each zone's entry: the query path
+//! does a relaxed increment, never a lock or a map lookup. Control-plane
+//! events (transfers, NOTIFY) are rare and go through a mutex. Everything is
+//! rendered by hand in the Prometheus text format at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// RCODEs counted individually; anything above goes to the last slot.
+const RCODES: usize = 11;
+const RCODE_NAMES: [&str; RCODES] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+    "OTHER",
+];
+/// Upper bounds (octets) of the response-size histogram buckets.
+pub const SIZE_BUCKETS: [u64; 8] = [64, 128, 256, 512, 1232, 4096, 16384, 65535];
+
+/// Per-zone (or server-wide) query counters.
+#[derive(Debug, Default)]
+pub struct QueryCounters {
+    by_rcode: [AtomicU64; RCODES],
+    size_buckets: [AtomicU64; SIZE_BUCKETS.len()],
+    size_sum: AtomicU64,
+}
+
+impl QueryCounters {
+    /// Counts one answered query; `rcode` is the 12-bit extended code.
+    pub fn record(&self, rcode: u16, size: usize) {
+        let slot = (rcode as usize).min(RCODES - 1);
+        self.by_rcode[slot].fetch_add(1, Ordering::Relaxed);
+        let size = size as u64;
+        if let Some(b) = SIZE_BUCKETS.iter().position(|&le| size <= le) {
+            self.size_buckets[b].fetch_add(1, Ordering::Relaxed);
+        }
+        self.size_sum.fetch_add(size, Ordering::Relaxed);
+    }
+
+    fn render(&self, zone: &str, out: &mut Exposition) {
+        for (i, name) in RCODE_NAMES.iter().enumerate() {
+            let n = self.by_rcode[i].load(Ordering::Relaxed);
+            if n > 0 {
+                out.sample("outpost_queries_total", &[("zone", zone), ("rcode", name)], n as f64);
+            }
+        }
+        let mut cumulative = 0;
+        for (i, le) in SIZE_BUCKETS.iter().enumerate() {
+            cumulative += self.size_buckets[i].load(Ordering::Relaxed);
+            out.sample(
+                "outpost_response_size_bytes_bucket",
+                &[("zone", zone), ("le", &le.to_string())],
+                cumulative as f64,
+            );
+        }
+        out.sample("outpost_response_size_bytes_bucket", &[("zone", zone), ("le", "+Inf")], cumulative as f64);
+        out.sample("outpost_response_size_bytes_sum", &[("zone", zone)], self.size_sum.load(Ordering::Relaxed) as f64);
+        out.sample("outpost_response_size_bytes_count", &[("zone", zone)], cumulative as f64);
+    }
+}
+
+/// Control-plane events, keyed by their labels.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// (zone, kind, result) → count
+    transfers: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// (zone, result) → count
+    notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Answers for names in no configured zone, and malformed requests.
+    pub unmatched: QueryCounters,
+}
+
+impl Events {
+    /// A transfer ended: `kind` is "axfr" or "ixfr" (or "axfr-fallback"),
+    /// `result` "success" or "failure".
+    pub fn transfer(&self, zone: &str, kind: &'static str, result: &'static str) {
+        let mut m = self.transfers.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((zone.to_string(), kind, result)).or_default() += 1;
+    }
+
+    /// A NOTIFY arrived: `result` is "accepted" or "refused".
+    pub fn notify(&self, zone: &str, result: &'static str) {
+        let mut m = self.notifies.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((zone.to_string(), result)).or_default() += 1;
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header("outpost_transfers_total", "counter", "Zone transfers from primaries, by kind and result.");
+        for ((zone, kind, result), n) in self.transfers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.sample("outpost_transfers_total", &[("zone", zone), ("kind", kind), ("result", result)], *n as f64);
+        }
+        out.header("outpost_notify_received_total", "counter", "NOTIFY messages received, by result.");
+        for ((zone, result), n) in self.notifies.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.sample("outpost_notify_received_total", &[("zone", zone), ("result", result)], *n as f64);
+        }
+    }
+}
+
+/// Prometheus text exposition (version 0.0.4).
+#[derive(Default)]
+pub struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    pub fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", escape(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    pub fn into_string(self) -> String {
+        self.text
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Everything the metrics endpoint shows about one zone.
+pub struct ZoneSample<'a> {
+    pub zone: &'a str,
+    pub queries: &'a QueryCounters,
+    pub serial: Option<u32>,
+    pub expires_in: Option<u64>,
+    pub records: usize,
+    pub last_contact: Option<u64>,
+    pub served: bool,
+    pub signatures_expire: Option<u64>,
+}
+
+/// Renders the whole exposition.
+pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
+    let mut out = Exposition::default();
+    out.header("outpost_build_info", "gauge", "Outpost build information.");
+    out.sample("outpost_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+
+    out.header("outpost_queries_total", "counter", "DNS queries answered, by zone and response code.");
+    out.header(
+        "outpost_response_size_bytes",
+        "histogram",
+        "Size of DNS responses in octets, by zone.",
+    );
+    for z in zones {
+        z.queries.render(z.zone, &mut out);
+    }
+    events.unmatched.render("", &mut out);
+
+    out.header("outpost_zone_serial", "gauge", "SOA serial of the copy being served.");
+    for z in zones {
+        if let Some(s) = z.serial {
+            out.sample("outpost_zone_serial", &[("zone", z.zone)], s as f64);
+        }
+    }
+    out.header(
+        "outpost_zone_expiry_seconds",
+        "gauge",
+        "Seconds until the zone expires if no primary is reached (absent: never, for a seed copy).",
+    );
+    for z in zones {
+        if let Some(s) = z.expires_in {
+            out.sample("outpost_zone_expiry_seconds", &[("zone", z.zone)], s as f64);
+        }
+    }
+    out.header("outpost_zone_records", "gauge", "Records in the copy being served.");
+    for z in zones {
+        out.sample("outpost_zone_records", &[("zone", z.zone)], z.records as f64);
+    }
+    out.header(
+        "outpost_zone_last_contact_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful contact with a primary.",
+    );
+    for z in zones {
+        if let Some(t) = z.last_contact {
+            out.sample("outpost_zone_last_contact_timestamp_seconds", &[("zone", z.zone)], t as f64);
+        }
+    }
+    out.header("outpost_zone_serving", "gauge", "1 when the zone is answered from its data, 0 when SERVFAIL.");
+    for z in zones {
+        out.sample("outpost_zone_serving", &[("zone", z.zone)], if z.served { 1.0 } else { 0.0 });
+    }
+    out.header(
+        "outpost_zone_signatures_expiry_timestamp_seconds",
+        "gauge",
+        "Unix time at which the first RRSIG of the served copy expires (signed zones).",
+    );
+    for z in zones {
+        if let Some(t) = z.signatures_expire {
+            out.sample("outpost_zone_signatures_expiry_timestamp_seconds", &[("zone", z.zone)], t as f64);
+        }
+    }
+    events.render(&mut out);
+    out.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let q = QueryCounters::default();
+        q.record(0, 100);
+        q.record(3, 2000);
+        q.record(200, 10);
+        let events = Events::default();
+        events.transfer("example.com.", "axfr", "success");
+        events.notify("example.com.", "refused");
+        let text = render(
+            &[ZoneSample {
+                zone: "example.com.",
+                queries: &q,
+                serial: Some(7),
+                expires_in: Some(3600),
+                records: 12,
+                last_contact: Some(1_700_000_000),
+                served: true,
+                signatures_expire: None,
+            }],
+            &events,
+        );
+        assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NOERROR\"} 1\n"));
+        assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NXDOMAIN\"} 1\n"));
+        assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"OTHER\"} 1\n"));
+        assert!(text.contains("outpost_response_size_bytes_bucket{zone=\"example.com.\",le=\"128\"} 2\n"));
+        assert!(text.contains("outpost_response_size_bytes_bucket{zone=\"example.com.\",le=\"+Inf\"} 3\n"));
+        assert!(text.contains("outpost_zone_expiry_seconds{zone=\"example.com.\"} 3600\n"));
+        assert!(text.contains("outpost_transfers_total{zone=\"example.com.\",kind=\"axfr\",result=\"success\"} 1\n"));
+        assert!(text.contains("outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"));
+        assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
+    }
+}
