@@ -32,6 +32,8 @@ pub enum Command {
         #[arg(long, short, default_value = "config/outpost.toml")]
         config: PathBuf,
     },
+    /// Check a zone's disaster readiness (offsite MX and NS, TTLs, expiry).
+    Audit(crate::audit::cli::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -66,5 +68,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Audit(args) => crate::audit::cli::run(&args),
     }
 }
