@@ -33,7 +33,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// Check a zone's disaster readiness (offsite MX and NS, TTLs, expiry).
-    Audit(crate::audit::cli::AuditArgs),
+    Audit(Box<crate::audit::cli::AuditArgs>),
 }
 
 pub fn run(cli: Cli) -> ExitCode {

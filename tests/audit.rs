@@ -79,7 +79,11 @@ fn bundled_example_zone_passes() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() > 10, "{}", out.stdout);
     let (last, findings) = lines.split_last().unwrap();
-    assert!(findings.iter().all(|l| l.starts_with("PASS  ")), "{}", out.stdout);
+    assert!(
+        findings.iter().all(|l| l.starts_with("PASS  ")),
+        "{}",
+        out.stdout
+    );
     assert!(
         last.starts_with("RESULT  PASS  example.com. (serial 2026112901): "),
         "{last}"
@@ -236,7 +240,8 @@ fn errors_exit_3_and_say_what_failed() {
     let out = audit(&["--file", "/nonexistent/zone", "--zone", "example.com"]);
     assert_eq!(out.code, 3);
     assert!(
-        out.stderr.contains("zone example.com.: /nonexistent/zone: "),
+        out.stderr
+            .contains("zone example.com.: /nonexistent/zone: "),
         "{}",
         out.stderr
     );
@@ -264,7 +269,9 @@ fn errors_exit_3_and_say_what_failed() {
 }
 
 fn tsig_key() -> Key {
-    let secret = (0..32u8).map(|i| i.wrapping_mul(29).wrapping_add(3)).collect();
+    let secret = (0..32u8)
+        .map(|i| i.wrapping_mul(29).wrapping_add(3))
+        .collect();
     Key::new(
         Name::from_ascii("audit-key.").unwrap(),
         Algorithm::HmacSha256,
@@ -421,7 +428,8 @@ fn config_mode_takes_key_primary_and_min_expire() {
     ]);
     assert_eq!(out.code, 3);
     assert!(
-        out.stderr.contains(&format!("{conf}: no [[key]] named \"other-key\"")),
+        out.stderr
+            .contains(&format!("{conf}: no [[key]] named \"other-key\"")),
         "{}",
         out.stderr
     );

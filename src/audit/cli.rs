@@ -38,13 +38,16 @@ pub enum AuditError {
         #[source]
         source: ZoneFileError,
     },
+    /// Boxed: a transfer error is large and every other variant is small.
     #[error(transparent)]
-    Transfer(#[from] XfrError),
+    Transfer(Box<XfrError>),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{file}: no [[key]] named {name:?}")]
     UnknownKey { file: String, name: String },
-    #[error("zone {zone}: no records to audit; give --file or --primary (or --config with primaries for the zone)")]
+    #[error(
+        "zone {zone}: no records to audit; give --file or --primary (or --config with primaries for the zone)"
+    )]
     NoSource { zone: String },
     #[error("zone {zone}: cannot start the I/O runtime: {source}")]
     Runtime {
@@ -52,6 +55,12 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<XfrError> for AuditError {
+    fn from(e: XfrError) -> Self {
+        AuditError::Transfer(Box::new(e))
+    }
 }
 
 /// `outpost audit`: check a zone's disaster readiness.
@@ -129,7 +138,13 @@ fn parse_secs(option: &'static str, text: &str) -> Result<u32, AuditError> {
 fn parse_net(text: &str) -> Result<IpNet, AuditError> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| bad("--offsite-address", text, "expected an IP address or IP/LEN"))
+        .map_err(|_| {
+            bad(
+                "--offsite-address",
+                text,
+                "expected an IP address or IP/LEN",
+            )
+        })
 }
 
 fn parse_primary(text: &str) -> Result<SocketAddr, AuditError> {

@@ -60,7 +60,6 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
 
-
 /// The TTL the seed chapter recommends for disaster records (41 days).
 pub const SEED_TTL: u32 = 3_600_000;
 /// Default `--min-ttl`: "TTLs that are over a month".
@@ -258,7 +257,12 @@ fn show(name: &Name) -> String {
 
 fn mx_text(r: &Record) -> String {
     match &r.data {
-        RData::MX(mx) => format!("{} MX {} {}", show(&r.name), mx.preference, show(&mx.exchange)),
+        RData::MX(mx) => format!(
+            "{} MX {} {}",
+            show(&r.name),
+            mx.preference,
+            show(&mx.exchange)
+        ),
         _ => format!("{} {}", show(&r.name), r.record_type()),
     }
 }
@@ -388,7 +392,10 @@ impl<'a> View<'a> {
                 } else {
                     let addrs = self.addresses(target);
                     if addrs.is_empty() {
-                        Err(format!("{} is in the zone but has no A/AAAA record", show(target)))
+                        Err(format!(
+                            "{} is in the zone but has no A/AAAA record",
+                            show(target)
+                        ))
                     } else {
                         let types: BTreeSet<String> =
                             addrs.iter().map(|r| r.record_type().to_string()).collect();
@@ -458,10 +465,14 @@ pub fn audit(zone: &Name, records: &[Record], opts: &AuditOptions) -> Report {
         findings: Vec::new(),
     };
 
-    let soa = a.view.rrset(zone, RecordType::SOA).into_iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.clone()),
-        _ => None,
-    });
+    let soa = a
+        .view
+        .rrset(zone, RecordType::SOA)
+        .into_iter()
+        .find_map(|r| match &r.data {
+            RData::SOA(s) => Some(s.clone()),
+            _ => None,
+        });
     if soa.is_none() {
         a.push(
             Severity::Fail,
@@ -475,9 +486,7 @@ pub fn audit(zone: &Name, records: &[Record], opts: &AuditOptions) -> Report {
     let soa_expire = soa
         .as_ref()
         .map_or(0, |s| u32::try_from(s.expire).unwrap_or(0));
-    let effective_expire = soa_expire
-        .min(opts.max_expire)
-        .max(opts.min_expire);
+    let effective_expire = soa_expire.min(opts.max_expire).max(opts.min_expire);
 
     let mx_sets: Vec<MxSet> = a
         .view
@@ -564,11 +573,7 @@ fn check_offsite_mx(a: &mut Audit, sets: &[MxSet]) {
                 ),
                 None => {
                     let RData::MX(mx) = &r.data else { continue };
-                    let problem = a
-                        .view
-                        .target_status(&mx.exchange)
-                        .err()
-                        .unwrap_or_default();
+                    let problem = a.view.target_status(&mx.exchange).err().unwrap_or_default();
                     a.push(
                         Severity::Fail,
                         CHECK_OFFSITE_MX,
@@ -638,7 +643,11 @@ fn check_mx_ttl(a: &mut Audit, set: &MxSet) {
             Severity::Pass,
             CHECK_MX_TTL,
             subject,
-            format!("all {} MX records have TTL {}", set.records.len(), set.min_ttl()),
+            format!(
+                "all {} MX records have TTL {}",
+                set.records.len(),
+                set.min_ttl()
+            ),
         );
         return;
     }
@@ -723,7 +732,11 @@ fn check_long_ttl(a: &mut Audit, sets: &[&MxSet]) -> u32 {
     // (subject, shortest TTL of the RRset, longest TTL of the RRset)
     let mut rrsets: Vec<(String, u32, u32)> = Vec::new();
     for set in sets {
-        rrsets.push((format!("{} MX", show(&set.owner)), set.min_ttl(), set.max_ttl()));
+        rrsets.push((
+            format!("{} MX", show(&set.owner)),
+            set.min_ttl(),
+            set.max_ttl(),
+        ));
     }
     let mut seen = BTreeSet::new();
     for set in sets {
@@ -875,7 +888,8 @@ impl Rrsig {
             return None;
         }
         let u16_at = |i: usize| u16::from_be_bytes([wire[i], wire[i + 1]]);
-        let u32_at = |i: usize| u32::from_be_bytes([wire[i], wire[i + 1], wire[i + 2], wire[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([wire[i], wire[i + 1], wire[i + 2], wire[i + 3]]);
         let (signer, _) = crate::rr::read_name(&wire[18..])?;
         Some(Rrsig {
             type_covered: RecordType::from(u16_at(0)),

@@ -96,7 +96,10 @@ fn no_offsite_mx_fails() {
     let r = run(&GOOD.replace("mx.partner.example.net.", "mail2\nmail2 A 192.0.2.26"));
     let f = the(&r, CHECK_OFFSITE_MX, Severity::Fail);
     assert_eq!(f.subject, "example.com. MX");
-    assert!(f.reason.contains("no MX outside the home domains (example.com.)"));
+    assert!(
+        f.reason
+            .contains("no MX outside the home domains (example.com.)")
+    );
     assert_eq!(r.exit_code(), 2);
 }
 
@@ -111,7 +114,11 @@ fn offsite_mx_preferred_over_home_warns() {
 
 #[test]
 fn no_apex_mx_fails() {
-    let text: String = GOOD.lines().filter(|l| !l.contains(" MX ")).map(|l| format!("{l}\n")).collect();
+    let text: String = GOOD
+        .lines()
+        .filter(|l| !l.contains(" MX "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let r = run(&text);
     let f = the(&r, CHECK_OFFSITE_MX, Severity::Fail);
     assert!(f.reason.contains("no MX records at the zone apex"));
@@ -153,7 +160,11 @@ fn home_domains_and_unresolvable_in_zone_disaster_mx() {
     let r = run_with(&(text + "backup A 203.0.113.9\n"), &opts);
     let f = the(&r, CHECK_OFFSITE_MX, Severity::Pass);
     assert!(f.reason.contains("outside the home domains"));
-    assert!(f.reason.contains("resolves in the zone (A)"), "{}", f.reason);
+    assert!(
+        f.reason.contains("resolves in the zone (A)"),
+        "{}",
+        f.reason
+    );
 }
 
 #[test]
@@ -166,7 +177,8 @@ fn offsite_by_address() {
     let r = run_with(&text, &opts);
     let f = the(&r, CHECK_OFFSITE_MX, Severity::Pass);
     assert!(
-        f.reason.contains("address 203.0.113.9 in offsite network 203.0.113.0/24"),
+        f.reason
+            .contains("address 203.0.113.9 in offsite network 203.0.113.0/24"),
         "{}",
         f.reason
     );
@@ -178,7 +190,8 @@ fn mx_target_cname_and_delegated() {
     let f = the(&r, CHECK_MX_TARGET, Severity::Fail);
     assert!(f.reason.contains("CNAME"));
 
-    let r = run(&(GOOD.replace("MX 10 mail", "MX 10 mx.dept") + "dept NS ns.partner.example.net.\n"));
+    let r =
+        run(&(GOOD.replace("MX 10 mail", "MX 10 mx.dept") + "dept NS ns.partner.example.net.\n"));
     let f = of(&r, CHECK_MX_TARGET)
         .into_iter()
         .find(|f| f.subject.contains("mx.dept"))
@@ -190,14 +203,23 @@ fn mx_target_cname_and_delegated() {
 #[test]
 fn target_names_compare_case_insensitively() {
     let r = run(&GOOD.replace("MX 10 mail", "MX 10 MAIL.Example.COM."));
-    assert_eq!(worst(&r, CHECK_MX_TARGET), Severity::Pass, "{}", r.to_text());
+    assert_eq!(
+        worst(&r, CHECK_MX_TARGET),
+        Severity::Pass,
+        "{}",
+        r.to_text()
+    );
 }
 
 #[test]
 fn data_below_a_cut_is_not_audited() {
     // An MX at a delegated name is the child's business, not this zone's.
     let r = run(&(GOOD.to_string() + "dept NS ns.partner.example.net.\ndept MX 10 mail\n"));
-    assert!(of(&r, CHECK_MX_TTL).iter().all(|f| !f.subject.starts_with("dept")));
+    assert!(
+        of(&r, CHECK_MX_TTL)
+            .iter()
+            .all(|f| !f.subject.starts_with("dept"))
+    );
     assert_eq!(r.worst(), Severity::Pass, "{}", r.to_text());
 }
 
@@ -257,7 +279,10 @@ fn short_ttls_warn_against_the_threshold() {
 
     let mut opts = AuditOptions::new(NOW);
     opts.min_ttl = DAY;
-    assert_eq!(worst(&run_with(&text, &opts), CHECK_LONG_TTL), Severity::Pass);
+    assert_eq!(
+        worst(&run_with(&text, &opts), CHECK_LONG_TTL),
+        Severity::Pass
+    );
 }
 
 #[test]
@@ -266,19 +291,31 @@ fn short_soa_expire_fails_unless_min_expire_covers_it() {
     let r = run(&text);
     let f = the(&r, CHECK_SOA_EXPIRE, Severity::Fail);
     assert_eq!(f.subject, "example.com. SOA expire 604800");
-    assert!(f.reason.contains("longest disaster TTL 3600000 (41d16h)"), "{}", f.reason);
+    assert!(
+        f.reason.contains("longest disaster TTL 3600000 (41d16h)"),
+        "{}",
+        f.reason
+    );
 
     let mut opts = AuditOptions::new(NOW);
     opts.min_expire = 42 * DAY;
     let r = run_with(&text, &opts);
     let f = the(&r, CHECK_SOA_EXPIRE, Severity::Pass);
-    assert!(f.reason.contains("min_expire 42d covers it"), "{}", f.reason);
+    assert!(
+        f.reason.contains("min_expire 42d covers it"),
+        "{}",
+        f.reason
+    );
     assert_eq!(r.effective_expire, 42 * DAY);
 
     // min_expire below the TTL: still a failure, and it says so.
     opts.min_expire = 10 * DAY;
     let f = run_with(&text, &opts);
-    assert!(the(&f, CHECK_SOA_EXPIRE, Severity::Fail).reason.contains("raised to 10d"));
+    assert!(
+        the(&f, CHECK_SOA_EXPIRE, Severity::Fail)
+            .reason
+            .contains("raised to 10d")
+    );
 }
 
 #[test]
@@ -292,10 +329,17 @@ fn max_expire_can_cut_a_long_soa_expire() {
 
 #[test]
 fn no_offsite_ns_fails_unless_an_address_is_offsite() {
-    let text = GOOD.replace("@ NS ns.partner.example.net.", "@ NS ns2\nns2 A 198.51.100.53");
+    let text = GOOD.replace(
+        "@ NS ns.partner.example.net.",
+        "@ NS ns2\nns2 A 198.51.100.53",
+    );
     let r = run(&text);
     let f = the(&r, CHECK_OFFSITE_NS, Severity::Fail);
-    assert!(f.reason.contains("ns1.example.com., ns2.example.com."), "{}", f.reason);
+    assert!(
+        f.reason.contains("ns1.example.com., ns2.example.com."),
+        "{}",
+        f.reason
+    );
 
     let mut opts = AuditOptions::new(NOW);
     opts.offsite_nets = vec!["198.51.100.53/32".parse().unwrap()];
@@ -309,7 +353,11 @@ fn no_offsite_ns_fails_unless_an_address_is_offsite() {
 
 #[test]
 fn missing_soa_fails() {
-    let text: String = GOOD.lines().filter(|l| !l.contains("SOA")).map(|l| format!("{l}\n")).collect();
+    let text: String = GOOD
+        .lines()
+        .filter(|l| !l.contains("SOA"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let r = run(&text);
     the(&r, CHECK_SOA, Severity::Fail);
     assert_eq!(r.serial, None);
@@ -345,7 +393,10 @@ fn rrsig_fields_parse_from_wire() {
     let r = rrsig("example.com.", RecordType::MX, 7, 5);
     let s = Rrsig::from_wire(&rr::rdata_to_wire(&r.data)).unwrap();
     assert_eq!(s.type_covered, RecordType::MX);
-    assert_eq!((s.algorithm, s.expiration, s.inception, s.key_tag), (13, 7, 5, 4242));
+    assert_eq!(
+        (s.algorithm, s.expiration, s.inception, s.key_tag),
+        (13, 7, 5, 4242)
+    );
     assert_eq!(s.signer, n("example.com."));
     assert_eq!(Rrsig::from_wire(&[0; 17]), None);
 }
@@ -354,11 +405,19 @@ fn rrsig_fields_parse_from_wire() {
 fn signatures_outliving_the_expiry_pass() {
     // Effective expiry is now + 42 days; give the signatures 50.
     let exp = (NOW + 50 * u64::from(DAY)) as u32;
-    let r = audit(&n("example.com."), &signed(exp, exp), &AuditOptions::new(NOW));
+    let r = audit(
+        &n("example.com."),
+        &signed(exp, exp),
+        &AuditOptions::new(NOW),
+    );
     let sigs = of(&r, CHECK_RRSIG_EXPIRY);
     // MX and SOA only: the (expired) NS signature is not disaster data here.
     assert_eq!(sigs.len(), 2, "{}", r.to_text());
-    assert!(sigs.iter().all(|f| f.severity == Severity::Pass), "{}", r.to_text());
+    assert!(
+        sigs.iter().all(|f| f.severity == Severity::Pass),
+        "{}",
+        r.to_text()
+    );
     assert_eq!(sigs[0].subject, "example.com. RRSIG MX (alg 13, key 4242)");
 }
 
@@ -366,7 +425,11 @@ fn signatures_outliving_the_expiry_pass() {
 fn signatures_expiring_before_the_zone_fail() {
     let short = (NOW + 30 * u64::from(DAY)) as u32;
     let long = (NOW + 50 * u64::from(DAY)) as u32;
-    let r = audit(&n("example.com."), &signed(short, long), &AuditOptions::new(NOW));
+    let r = audit(
+        &n("example.com."),
+        &signed(short, long),
+        &AuditOptions::new(NOW),
+    );
     let f = the(&r, CHECK_RRSIG_EXPIRY, Severity::Fail);
     assert!(f.subject.contains("RRSIG MX"));
     assert!(f.reason.contains("(in 30d)"), "{}", f.reason);
@@ -376,7 +439,13 @@ fn signatures_expiring_before_the_zone_fail() {
     let mut opts = AuditOptions::new(NOW);
     opts.min_expire = 60 * DAY;
     let r = audit(&n("example.com."), &signed(long, long), &opts);
-    assert_eq!(of(&r, CHECK_RRSIG_EXPIRY).iter().filter(|f| f.severity == Severity::Fail).count(), 2);
+    assert_eq!(
+        of(&r, CHECK_RRSIG_EXPIRY)
+            .iter()
+            .filter(|f| f.severity == Severity::Fail)
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -385,11 +454,24 @@ fn expired_and_future_signatures_fail() {
     let past = (NOW - 10) as u32;
     let far = (NOW + 100 * u64::from(DAY)) as u32;
     recs.push(rrsig("example.com.", RecordType::MX, past, past - 100));
-    recs.push(rrsig("example.com.", RecordType::SOA, far, (NOW + 100) as u32));
+    recs.push(rrsig(
+        "example.com.",
+        RecordType::SOA,
+        far,
+        (NOW + 100) as u32,
+    ));
     let r = audit(&n("example.com."), &recs, &AuditOptions::new(NOW));
     let fails: Vec<_> = of(&r, CHECK_RRSIG_EXPIRY);
-    assert!(fails[0].reason.starts_with("expired at "), "{}", fails[0].reason);
-    assert!(fails[1].reason.starts_with("not valid yet"), "{}", fails[1].reason);
+    assert!(
+        fails[0].reason.starts_with("expired at "),
+        "{}",
+        fails[0].reason
+    );
+    assert!(
+        fails[1].reason.starts_with("not valid yet"),
+        "{}",
+        fails[1].reason
+    );
 }
 
 #[test]
@@ -423,11 +505,16 @@ fn rrsig_times_use_serial_arithmetic() {
 fn text_and_json_output() {
     let r = run(&GOOD.replace("mail A 192", "mail 86400 A 192"));
     let text = r.to_text();
-    assert!(text.contains(
-        "WARN  mx-address-ttl  example.com. MX  addresses of in-zone MX targets differ"
-    ));
+    assert!(
+        text.contains(
+            "WARN  mx-address-ttl  example.com. MX  addresses of in-zone MX targets differ"
+        )
+    );
     let last = text.lines().last().unwrap();
-    assert!(last.starts_with("RESULT  WARN  example.com. (serial 1): "), "{last}");
+    assert!(
+        last.starts_with("RESULT  WARN  example.com. (serial 1): "),
+        "{last}"
+    );
     let j = r.to_json();
     assert_eq!(j["zone"], "example.com.");
     assert_eq!(j["summary"]["result"], "warn");
