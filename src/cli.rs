@@ -61,6 +61,8 @@ pub enum Command {
         #[command(flatten)]
         target: ControlTarget,
     },
+    /// Check a zone's disaster readiness (offsite MX and NS, TTLs, expiry).
+    Audit(Box<crate::audit::cli::AuditArgs>),
 }
 
 /// Where the running server's control endpoint is.
@@ -207,5 +209,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Audit(args) => crate::audit::cli::run(&args),
     }
 }

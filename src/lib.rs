@@ -3,6 +3,7 @@
 //! Data flows one way: primary → transfer → snapshot → store → answers, with
 //! timers, persistence and control on the side.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;

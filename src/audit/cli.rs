@@ -1,0 +1,367 @@
+//! The I/O around [`super::audit`]: options, fetching the zone (file or
+//! AXFR), printing the report.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use clap::Args;
+use hickory_proto::rr::{Name, Record};
+use ipnet::IpNet;
+
+use super::{AuditOptions, DEFAULT_MIN_TTL, audit, secs32};
+use crate::config::{
+    Config, ConfigError, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT, DEFAULT_TRANSFER_TIMEOUT,
+    parse_duration,
+};
+use crate::tsig::{Algorithm, Key};
+use crate::xfr::client::{XfrError, axfr};
+use crate::xfr::interp::Limits;
+use crate::zonefile::{self, ZoneFileError};
+
+/// Exit code when the audit could not be run at all.
+pub const EXIT_ERROR: u8 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("invalid {option} {value:?}: {reason}")]
+    BadOption {
+        option: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("zone {zone}: {source}")]
+    ZoneFile {
+        zone: String,
+        #[source]
+        source: ZoneFileError,
+    },
+    /// Boxed: a transfer error is large and every other variant is small.
+    #[error(transparent)]
+    Transfer(Box<XfrError>),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{file}: no [[key]] named {name:?}")]
+    UnknownKey { file: String, name: String },
+    #[error(
+        "zone {zone}: no records to audit; give --file or --primary (or --config with primaries for the zone)"
+    )]
+    NoSource { zone: String },
+    #[error("zone {zone}: cannot start the I/O runtime: {source}")]
+    Runtime {
+        zone: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<XfrError> for AuditError {
+    fn from(e: XfrError) -> Self {
+        AuditError::Transfer(Box::new(e))
+    }
+}
+
+/// `outpost audit`: check a zone's disaster readiness.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The zone to audit.
+    #[arg(long)]
+    pub zone: String,
+    /// Read the zone from this master file.
+    #[arg(long, conflicts_with = "primary")]
+    pub file: Option<PathBuf>,
+    /// Transfer the zone (AXFR) from this primary, `IP` or `IP:PORT`.
+    #[arg(long)]
+    pub primary: Option<String>,
+    /// TSIG key name for the transfer.
+    #[arg(long, requires = "key_secret", conflicts_with = "key")]
+    pub key_name: Option<String>,
+    /// TSIG algorithm (hmac-sha256, hmac-sha512, ...).
+    #[arg(long, default_value = "hmac-sha256", requires = "key_name")]
+    pub key_algorithm: String,
+    /// TSIG secret, base64.
+    #[arg(long, requires = "key_name")]
+    pub key_secret: Option<String>,
+    /// Outpost configuration: its [[key]]s, and the zone's min_expire,
+    /// max_expire, key and primaries.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Name of a [[key]] in --config to sign the transfer with.
+    #[arg(long, requires = "config")]
+    pub key: Option<String>,
+    /// A domain at the home site (repeatable); default: the zone itself.
+    #[arg(long = "home-domain")]
+    pub home_domains: Vec<String>,
+    /// A network at another site, `IP` or `IP/LEN` (repeatable): hosts with
+    /// an address there count as offsite.
+    #[arg(long = "offsite-address")]
+    pub offsite_addresses: Vec<String>,
+    /// Warn about disaster-relevant TTLs under this ("30d", "3600000").
+    #[arg(long)]
+    pub min_ttl: Option<String>,
+    /// Outpost's min_expire (overrides --config).
+    #[arg(long)]
+    pub min_expire: Option<String>,
+    /// Outpost's max_expire (overrides --config).
+    #[arg(long)]
+    pub max_expire: Option<String>,
+    /// The current time, Unix seconds (for reproducible runs).
+    #[arg(long)]
+    pub now: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bad(option: &'static str, value: &str, reason: impl ToString) -> AuditError {
+    AuditError::BadOption {
+        option,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_name(option: &'static str, text: &str) -> Result<Name, AuditError> {
+    let mut name = Name::from_ascii(text).map_err(|e| bad(option, text, e))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+fn parse_secs(option: &'static str, text: &str) -> Result<u32, AuditError> {
+    parse_duration(text)
+        .map(secs32)
+        .map_err(|e| bad(option, text, e))
+}
+
+fn parse_net(text: &str) -> Result<IpNet, AuditError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            bad(
+                "--offsite-address",
+                text,
+                "expected an IP address or IP/LEN",
+            )
+        })
+}
+
+fn parse_primary(text: &str) -> Result<SocketAddr, AuditError> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, DEFAULT_DNS_PORT))
+        })
+        .map_err(|_| bad("--primary", text, "expected IP or IP:PORT"))
+}
+
+/// Where the records come from, once options and config are resolved.
+#[derive(Debug)]
+pub enum Source {
+    File(PathBuf),
+    /// Tried in order until one transfer succeeds.
+    Primaries {
+        addrs: Vec<SocketAddr>,
+        key: Option<Key>,
+        limits: Limits,
+        transfer_timeout: Duration,
+        idle_timeout: Duration,
+    },
+}
+
+/// Everything `run` needs: the zone, its source, the audit options.
+#[derive(Debug)]
+pub struct Plan {
+    pub zone: Name,
+    pub source: Source,
+    pub options: AuditOptions,
+}
+
+impl AuditArgs {
+    /// Resolves options, the config file and defaults into a [`Plan`].
+    pub fn plan(&self) -> Result<Plan, AuditError> {
+        let zone = parse_name("--zone", &self.zone)?;
+        let config = self.config.as_deref().map(Config::load).transpose()?;
+        let zone_config = config.as_ref().and_then(|c| c.zone(&zone));
+        if let (Some(c), None) = (&config, zone_config) {
+            eprintln!(
+                "outpost audit: note: zone {} is not in {}; using built-in expire bounds",
+                self.zone,
+                c.source.display()
+            );
+        }
+
+        let now = match self.now {
+            Some(n) => n,
+            None => crate::tsig::now_secs(),
+        };
+        let mut options = AuditOptions::new(now);
+        if let Some(zc) = zone_config {
+            options.min_expire = secs32(zc.timers.min_expire);
+            options.max_expire = secs32(zc.timers.max_expire);
+        }
+        if let Some(t) = &self.min_expire {
+            options.min_expire = parse_secs("--min-expire", t)?;
+        }
+        if let Some(t) = &self.max_expire {
+            options.max_expire = parse_secs("--max-expire", t)?;
+        }
+        options.min_ttl = match &self.min_ttl {
+            Some(t) => parse_secs("--min-ttl", t)?,
+            None => DEFAULT_MIN_TTL,
+        };
+        options.home_domains = self
+            .home_domains
+            .iter()
+            .map(|d| parse_name("--home-domain", d))
+            .collect::<Result<_, _>>()?;
+        options.offsite_nets = self
+            .offsite_addresses
+            .iter()
+            .map(|a| parse_net(a))
+            .collect::<Result<_, _>>()?;
+
+        let source = if let Some(file) = &self.file {
+            Source::File(file.clone())
+        } else {
+            let addrs = match &self.primary {
+                Some(p) => vec![parse_primary(p)?],
+                None => zone_config.map(|z| z.primaries.clone()).unwrap_or_default(),
+            };
+            if addrs.is_empty() {
+                return Err(AuditError::NoSource {
+                    zone: self.zone.clone(),
+                });
+            }
+            let key = if let Some(name) = &self.key_name {
+                let secret = self.key_secret.as_deref().unwrap_or_default();
+                let algorithm = Algorithm::from_config_name(&self.key_algorithm)
+                    .map_err(|e| bad("--key-algorithm", &self.key_algorithm, e))?;
+                let secret = base64::engine::general_purpose::STANDARD
+                    .decode(secret.trim())
+                    .map_err(|e| bad("--key-secret", "<hidden>", e))?;
+                Some(Key::new(parse_name("--key-name", name)?, algorithm, secret))
+            } else if let (Some(name), Some(c)) = (&self.key, &config) {
+                let n = parse_name("--key", name)?;
+                Some(
+                    c.keys
+                        .get(&n)
+                        .cloned()
+                        .ok_or_else(|| AuditError::UnknownKey {
+                            file: c.source.display().to_string(),
+                            name: name.clone(),
+                        })?,
+                )
+            } else {
+                zone_config.and_then(|z| z.key.clone())
+            };
+            let (limits, transfer_timeout, idle_timeout) = match zone_config {
+                Some(z) => (
+                    Limits {
+                        max_records: z.limits.max_records,
+                        max_transfer_bytes: z.limits.max_transfer_bytes,
+                        max_rrset_records: z.limits.max_rrset_records,
+                        max_types_per_name: z.limits.max_types_per_name,
+                    },
+                    z.transfer_timeout,
+                    z.idle_timeout,
+                ),
+                None => (
+                    Limits::default(),
+                    DEFAULT_TRANSFER_TIMEOUT,
+                    DEFAULT_IDLE_TIMEOUT,
+                ),
+            };
+            Source::Primaries {
+                addrs,
+                key,
+                limits,
+                transfer_timeout,
+                idle_timeout,
+            }
+        };
+        Ok(Plan {
+            zone,
+            source,
+            options,
+        })
+    }
+}
+
+/// Reads the zone's records from the plan's source.
+pub fn fetch(zone: &Name, source: &Source) -> Result<Vec<Record>, AuditError> {
+    match source {
+        Source::File(path) => read_file(zone, path),
+        Source::Primaries {
+            addrs,
+            key,
+            limits,
+            transfer_timeout,
+            idle_timeout,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| AuditError::Runtime {
+                    zone: zone.to_ascii(),
+                    source,
+                })?;
+            rt.block_on(async {
+                let mut last = None;
+                for addr in addrs {
+                    match axfr(
+                        *addr,
+                        zone,
+                        key.as_ref(),
+                        *limits,
+                        *transfer_timeout,
+                        *idle_timeout,
+                    )
+                    .await
+                    {
+                        Ok(r) => return Ok(r.records),
+                        Err(e) => {
+                            if addrs.len() > 1 {
+                                eprintln!("outpost audit: {e}");
+                            }
+                            last = Some(e);
+                        }
+                    }
+                }
+                Err(last.expect("at least one primary").into())
+            })
+        }
+    }
+}
+
+fn read_file(zone: &Name, path: &Path) -> Result<Vec<Record>, AuditError> {
+    zonefile::parse_file(path, zone).map_err(|source| AuditError::ZoneFile {
+        zone: zone.to_ascii(),
+        source,
+    })
+}
+
+/// The `outpost audit` command: prints the report, returns its exit code.
+pub fn run(args: &AuditArgs) -> ExitCode {
+    let result = args
+        .plan()
+        .and_then(|plan| Ok((fetch(&plan.zone, &plan.source)?, plan)));
+    let (records, plan) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("outpost audit: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let report = audit(&plan.zone, &records, &plan.options);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).expect("JSON values serialize")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    ExitCode::from(report.exit_code())
+}
