@@ -1,13 +1,12 @@
 //! Server assembly: config → zones → sockets → serve, until a signal.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hickory_server::Server;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use hickory_proto::rr::Name;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -15,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServerConfig};
 use crate::control;
+use crate::udp;
 use crate::metrics::Events;
 use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
@@ -176,9 +176,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let store = Arc::new(Store::new(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone()))));
 
-    let mut server = Server::new(Handler::new(store.clone()));
+    let handler = Handler::new(store.clone());
+    let mut server = Server::new(handler.clone());
+    let udp_shutdown = CancellationToken::new();
     for addr in &config.server.listen {
-        bind(&mut server, *addr).await?;
+        udp::spawn(*addr, config.server.udp_workers, handler.clone(), udp_shutdown.clone())?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding TCP {addr}"))?;
+        server.register_listener(tcp, TCP_IDLE, 65535 + 2);
     }
     info!(listen = ?config.server.listen, zones = runtimes.len(), "outpost serving");
     let (refresher, refresh_task) = Refresher::start(runtimes);
@@ -199,23 +205,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     run_signals(&daemon).await;
     info!("shutting down");
     shutdown.cancel();
+    udp_shutdown.cancel();
     // Transfers in flight are abandoned: nothing partial was ever written,
     // and every timer change is already on disk.
     refresh_task.abort();
     server.shutdown_gracefully().await.context("shutting down")?;
     info!("stopped");
-    Ok(())
-}
-
-async fn bind(server: &mut Server<Handler>, addr: SocketAddr) -> anyhow::Result<()> {
-    let udp = UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("binding UDP {addr}"))?;
-    let tcp = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding TCP {addr}"))?;
-    server.register_socket(udp);
-    server.register_listener(tcp, TCP_IDLE, 65535 + 2);
     Ok(())
 }
 

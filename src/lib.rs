@@ -19,3 +19,4 @@ pub mod zone;
 pub mod zonefile;
 pub mod metrics;
 pub mod control;
+pub mod udp;

@@ -28,6 +28,7 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const EDE_OPTION: u16 = 15;
 const EDE_ZONE_EXPIRED: u16 = 24;
 
+#[derive(Clone)]
 pub struct Handler {
     store: Arc<Store>,
 }
@@ -132,9 +133,6 @@ impl RequestHandler for Handler {
                 .as_ref()
                 .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD))
         };
-        if let Some(e) = edns_out.as_mut() {
-            e.set_max_payload(limit.max(512));
-        }
         let opt_len = edns_out.as_ref().map_or(0, opt_size);
         let fit = fit(
             &answer,
