@@ -24,7 +24,7 @@ fn seed() -> u64 {
     std::env::var("GARBAGE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_0b1e)
+        .unwrap_or(0x5eed_0f0b_1e00)
 }
 
 /// xorshift64*: enough randomness for garbage, and no dependency.
@@ -350,7 +350,7 @@ fn udp_garbage_never_kills_the_server() {
     // Compression pointers: to itself, to each other, forward, past the end,
     // into the header, and reserved label types.
     let mut ptrs = Vec::new();
-    for target in 0..=0x3fffu16.min(64) {
+    for target in 0..=64u16 {
         let mut v = header(rng.u16(), 0, [1, 0, 0, 0]);
         v.extend_from_slice(&(0xc000 | target).to_be_bytes());
         v.extend_from_slice(&[0, 6, 0, 1]);
