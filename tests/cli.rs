@@ -305,3 +305,32 @@ fn serve_bundled_config_answers_the_disaster_mx() {
     assert!(status.success(), "SIGTERM exit: {status}\n{}", o.log_text());
     assert_eq!(status.code(), Some(0));
 }
+
+/// `systemctl reload` (packaging/outpost.service: ExecReload sends SIGHUP)
+/// must never stop the server: SIGHUP's default action is to terminate, and
+/// systemd counts death by SIGHUP as a clean exit, so the service would not
+/// even be restarted.
+#[test]
+fn sighup_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = Path::new(ROOT).join("zones/example.com.zone");
+    let template = format!(
+        "{}seed_file = \"{}\"\n",
+        config(0, "", "").replace("127.0.0.1:0", "127.0.0.1:{port}"),
+        zone.display()
+    );
+    let mut o = Outpost::start_in(dir.path(), &template);
+    o.wait_ready("example.com.", Duration::from_secs(10));
+    for _ in 0..3 {
+        unsafe {
+            libc::kill(o.child.id() as i32, libc::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = o.child.try_wait().unwrap() {
+            panic!("SIGHUP stopped the server: {status}\n{}", o.log_text());
+        }
+        let m = query(o.addr, "example.com.", RecordType::MX, Q::udp());
+        assert_eq!(m.answers.len(), 3, "after SIGHUP");
+    }
+    assert!(o.terminate().success());
+}
