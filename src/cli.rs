@@ -136,14 +136,17 @@ fn human(secs: u64) -> String {
 
 /// The status table, from the server's JSON.
 fn status_table(json: &str) -> Result<String, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("bad status JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("bad status JSON: {e}"))?;
     let now = crate::refresh::timers::UnixTime::now().0;
     let mut out = format!(
         "{:<28} {:<16} {:>10} {:<9} {:<14} {:<12} {}\n",
         "ZONE", "STATE", "SERIAL", "SOURCE", "LAST CONTACT", "EXPIRES IN", "LAST ERROR"
     );
     for z in v["zones"].as_array().into_iter().flatten() {
-        let serial = z["serial"].as_u64().map_or("-".to_string(), |s| s.to_string());
+        let serial = z["serial"]
+            .as_u64()
+            .map_or("-".to_string(), |s| s.to_string());
         let expires = match (z["expires_in"].as_u64(), z["state"].as_str()) {
             (_, Some("expired")) | (_, Some("expired-serving")) => "expired".to_string(),
             (Some(s), _) => human(s),
@@ -162,7 +165,6 @@ fn status_table(json: &str) -> Result<String, String> {
     }
     Ok(out)
 }
-
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -185,18 +187,21 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Status { target, json } => {
-            let result = control_call(&target, "GET", "/status").and_then(|body| {
-                if json { Ok(body) } else { status_table(&body) }
-            });
+            let result = control_call(&target, "GET", "/status")
+                .and_then(|body| if json { Ok(body) } else { status_table(&body) });
             print_or_fail(result, |t| print!("{t}"))
         }
-        Command::Refresh { zone, target } => {
-            print_or_fail(control_call(&target, "POST", &format!("/zones/{zone}/refresh")), |t| print!("{t}"))
+        Command::Refresh { zone, target } => print_or_fail(
+            control_call(&target, "POST", &format!("/zones/{zone}/refresh")),
+            |t| print!("{t}"),
+        ),
+        Command::Retransfer { zone, target } => print_or_fail(
+            control_call(&target, "POST", &format!("/zones/{zone}/retransfer")),
+            |t| print!("{t}"),
+        ),
+        Command::Reload { target } => {
+            print_or_fail(control_call(&target, "POST", "/reload"), |t| print!("{t}"))
         }
-        Command::Retransfer { zone, target } => {
-            print_or_fail(control_call(&target, "POST", &format!("/zones/{zone}/retransfer")), |t| print!("{t}"))
-        }
-        Command::Reload { target } => print_or_fail(control_call(&target, "POST", "/reload"), |t| print!("{t}")),
         Command::CheckConfig { config } => {
             let errors = daemon::check(&config);
             if errors.is_empty() {

@@ -22,19 +22,38 @@ use crate::metrics::{self, ZoneSample};
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("cannot listen for control requests on {addr}: {error}")]
-    Bind { addr: SocketAddr, error: std::io::Error },
-    #[error("cannot reach the control endpoint at {addr}: {error} (is outpost running with `control = \"{addr}\"`?)")]
-    Connect { addr: SocketAddr, error: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error(
+        "cannot reach the control endpoint at {addr}: {error} (is outpost running with `control = \"{addr}\"`?)"
+    )]
+    Connect {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("control endpoint at {addr}: {error}")]
-    Exchange { addr: SocketAddr, error: std::io::Error },
+    Exchange {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("control endpoint at {addr} answered {status}: {body}")]
-    Status { addr: SocketAddr, status: u16, body: String },
+    Status {
+        addr: SocketAddr,
+        status: u16,
+        body: String,
+    },
     #[error("control endpoint at {addr} sent a malformed reply")]
     Malformed { addr: SocketAddr },
 }
 
 /// Serves the control endpoint until `shutdown` fires.
-pub async fn serve(addr: SocketAddr, daemon: Arc<Daemon>, shutdown: CancellationToken) -> Result<(), ControlError> {
+pub async fn serve(
+    addr: SocketAddr,
+    daemon: Arc<Daemon>,
+    shutdown: CancellationToken,
+) -> Result<(), ControlError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|error| ControlError::Bind { addr, error })?;
@@ -48,7 +67,8 @@ pub async fn serve(addr: SocketAddr, daemon: Arc<Daemon>, shutdown: Cancellation
         .route("/reload", post(reload))
         .with_state(daemon);
     tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
         if let Err(e) = server.await {
             warn!("control endpoint stopped: {e}");
         }
@@ -57,37 +77,50 @@ pub async fn serve(addr: SocketAddr, daemon: Arc<Daemon>, shutdown: Cancellation
 }
 
 /// Checks the bearer token when one is configured.
-fn authorized(daemon: &Daemon, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = daemon.control_token() else { return Ok(()) };
+fn authorized(daemon: &Daemon, headers: &HeaderMap) -> bool {
+    let Some(token) = daemon.control_token() else {
+        return true;
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     // Constant-time compare: the token is a secret.
-    let ok = given.is_some_and(|g| {
-        g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "missing or wrong bearer token\n").into_response())
-    }
+    given.is_some_and(|g| {
+        g.len() == token.len()
+            && g.bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    })
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "missing or wrong bearer token\n",
+    )
+        .into_response()
 }
 
 async fn status(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&d, &headers) {
-        return r;
+    if !authorized(&d, &headers) {
+        return unauthorized();
     }
     let body = serde_json::json!({ "zones": d.refresher().status() });
     axum::Json(body).into_response()
 }
 
 async fn metrics_text(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&d, &headers) {
-        return r;
+    if !authorized(&d, &headers) {
+        return unauthorized();
     }
     let zones = d.refresher().zones();
-    let statuses: Vec<_> = zones.iter().map(|z| (z.clone(), z.status(crate::refresh::timers::UnixTime::now()))).collect();
+    let statuses: Vec<_> = zones
+        .iter()
+        .map(|z| (z.clone(), z.status(crate::refresh::timers::UnixTime::now())))
+        .collect();
     let samples: Vec<ZoneSample<'_>> = statuses
         .iter()
         .map(|(z, s)| ZoneSample {
@@ -122,26 +155,34 @@ async fn health(State(d): State<Arc<Daemon>>) -> Response {
     if down.is_empty() {
         (StatusCode::OK, "ok: every zone is serving\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not serving: {}\n", down.join("; "))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not serving: {}\n", down.join("; ")),
+        )
+            .into_response()
     }
 }
 
-fn zone_name(zone: &str) -> Result<Name, Response> {
+fn zone_name(zone: &str) -> Result<Name, String> {
     Name::from_str(zone)
         .map(|mut n| {
             n.set_fqdn(true);
             n.to_lowercase()
         })
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad zone name {zone:?}: {e}\n")).into_response())
+        .map_err(|e| format!("bad zone name {zone:?}: {e}\n"))
 }
 
-async fn refresh(State(d): State<Arc<Daemon>>, headers: HeaderMap, Path(zone): Path<String>) -> Response {
-    if let Err(r) = authorized(&d, &headers) {
-        return r;
+async fn refresh(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    if !authorized(&d, &headers) {
+        return unauthorized();
     }
     let name = match zone_name(&zone) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     if d.refresher().zone(&name).is_none() {
         return (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response();
@@ -151,52 +192,79 @@ async fn refresh(State(d): State<Arc<Daemon>>, headers: HeaderMap, Path(zone): P
     (StatusCode::ACCEPTED, format!("refresh of {name} started\n")).into_response()
 }
 
-async fn retransfer(State(d): State<Arc<Daemon>>, headers: HeaderMap, Path(zone): Path<String>) -> Response {
-    if let Err(r) = authorized(&d, &headers) {
-        return r;
+async fn retransfer(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    if !authorized(&d, &headers) {
+        return unauthorized();
     }
     let name = match zone_name(&zone) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     if !d.refresher().retransfer(&name) {
         return (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response();
     }
     info!(zone = %name, "full transfer requested by the operator");
-    (StatusCode::ACCEPTED, format!("retransfer of {name} started\n")).into_response()
+    (
+        StatusCode::ACCEPTED,
+        format!("retransfer of {name} started\n"),
+    )
+        .into_response()
 }
 
 async fn reload(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&d, &headers) {
-        return r;
+    if !authorized(&d, &headers) {
+        return unauthorized();
     }
     match d.reload().await {
         Ok(report) => (StatusCode::OK, format!("{report}\n")).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("reload refused, the old configuration stays: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload refused, the old configuration stays: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
 /// A minimal HTTP/1.1 client for the CLI: one request, `Connection: close`.
-pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Result<String, ControlError> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<String, ControlError> {
     let timeout = Duration::from_secs(10);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|error| ControlError::Connect { addr, error })?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|error| ControlError::Connect { addr, error })?;
     let io = |error| ControlError::Exchange { addr, error };
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(req.as_bytes()).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or(ControlError::Malformed { addr })?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or(ControlError::Malformed { addr })?;
     let status: u16 = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or(ControlError::Malformed { addr })?;
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     if (200..300).contains(&status) {
         Ok(body)
     } else {
@@ -211,7 +279,9 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }

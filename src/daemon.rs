@@ -5,21 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hickory_proto::rr::Name;
 use hickory_server::Server;
 use tokio::net::TcpListener;
-use hickory_proto::rr::Name;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServerConfig};
 use crate::control;
-use crate::udp;
 use crate::metrics::Events;
 use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
 use crate::serve::Handler;
 use crate::store::{Store, ZoneTable};
+use crate::udp;
 
 /// How long a TCP client may stay idle between queries.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -129,7 +129,8 @@ impl Daemon {
             self.refresher.remove(name);
         }
         for rt in runtimes {
-            let fresh = added.contains(&rt.name().to_string()) || changed.contains(&rt.name().to_string());
+            let fresh =
+                added.contains(&rt.name().to_string()) || changed.contains(&rt.name().to_string());
             if fresh {
                 self.refresher.add(rt);
             }
@@ -152,10 +153,12 @@ impl Daemon {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     // Temp files left by a crash mid-write are garbage: the files they were
     // to replace are intact.
-    let stale = persist::cleanup_data_dir(&data_dir).with_context(|| format!("cleaning {}", data_dir.display()))?;
+    let stale = persist::cleanup_data_dir(&data_dir)
+        .with_context(|| format!("cleaning {}", data_dir.display()))?;
     if stale > 0 {
         info!(stale, "removed temp files left by an interrupted write");
     }
@@ -174,13 +177,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("loading zones")?
     };
-    let store = Arc::new(Store::new(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone()))));
+    let store = Arc::new(Store::new(ZoneTable::new(
+        runtimes.iter().map(|z| z.entry.clone()),
+    )));
 
-    let handler = Handler::new(store.clone());
+    let events = Arc::new(Events::default());
+    let handler = Handler::new(store.clone(), events.clone());
     let mut server = Server::new(handler.clone());
     let udp_shutdown = CancellationToken::new();
     for addr in &config.server.listen {
-        udp::spawn(*addr, config.server.udp_workers, handler.clone(), udp_shutdown.clone())?;
+        udp::spawn(
+            *addr,
+            config.server.udp_workers,
+            handler.clone(),
+            events.clone(),
+            udp_shutdown.clone(),
+        )?;
         let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding TCP {addr}"))?;
@@ -196,7 +208,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config: tokio::sync::Mutex::new(config.clone()),
         store,
         refresher,
-        events: Arc::new(Events::default()),
+        events,
     });
     if let Some(addr) = config.server.control {
         control::serve(addr, daemon.clone(), shutdown.clone()).await?;
@@ -209,7 +221,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Transfers in flight are abandoned: nothing partial was ever written,
     // and every timer change is already on disk.
     refresh_task.abort();
-    server.shutdown_gracefully().await.context("shutting down")?;
+    server
+        .shutdown_gracefully()
+        .await
+        .context("shutting down")?;
     info!("stopped");
     Ok(())
 }

@@ -13,51 +13,77 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// RCODEs counted individually; anything above goes to the last slot.
 const RCODES: usize = 11;
 const RCODE_NAMES: [&str; RCODES] = [
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-    "OTHER",
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "OTHER",
 ];
 /// Upper bounds (octets) of the response-size histogram buckets.
 pub const SIZE_BUCKETS: [u64; 8] = [64, 128, 256, 512, 1232, 4096, 16384, 65535];
 
-/// Per-zone (or server-wide) query counters.
+/// Per-zone (or server-wide) query counters by RCODE.
 #[derive(Debug, Default)]
 pub struct QueryCounters {
     by_rcode: [AtomicU64; RCODES],
-    size_buckets: [AtomicU64; SIZE_BUCKETS.len()],
-    size_sum: AtomicU64,
 }
 
 impl QueryCounters {
     /// Counts one answered query; `rcode` is the 12-bit extended code.
-    pub fn record(&self, rcode: u16, size: usize) {
+    pub fn record(&self, rcode: u16) {
         let slot = (rcode as usize).min(RCODES - 1);
         self.by_rcode[slot].fetch_add(1, Ordering::Relaxed);
-        let size = size as u64;
-        if let Some(b) = SIZE_BUCKETS.iter().position(|&le| size <= le) {
-            self.size_buckets[b].fetch_add(1, Ordering::Relaxed);
-        }
-        self.size_sum.fetch_add(size, Ordering::Relaxed);
     }
 
     fn render(&self, zone: &str, out: &mut Exposition) {
         for (i, name) in RCODE_NAMES.iter().enumerate() {
             let n = self.by_rcode[i].load(Ordering::Relaxed);
             if n > 0 {
-                out.sample("outpost_queries_total", &[("zone", zone), ("rcode", name)], n as f64);
+                out.sample(
+                    "outpost_queries_total",
+                    &[("zone", zone), ("rcode", name)],
+                    n as f64,
+                );
             }
         }
+    }
+}
+
+/// Sizes of the responses sent, as a Prometheus histogram.
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    buckets: [AtomicU64; SIZE_BUCKETS.len()],
+    over: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl SizeHistogram {
+    pub fn record(&self, size: usize) {
+        let size = size as u64;
+        match SIZE_BUCKETS.iter().position(|&le| size <= le) {
+            Some(b) => self.buckets[b].fetch_add(1, Ordering::Relaxed),
+            None => self.over.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum.fetch_add(size, Ordering::Relaxed);
+    }
+
+    fn render(&self, name: &str, labels: &[(&str, &str)], out: &mut Exposition) {
+        let bucket = format!("{name}_bucket");
         let mut cumulative = 0;
         for (i, le) in SIZE_BUCKETS.iter().enumerate() {
-            cumulative += self.size_buckets[i].load(Ordering::Relaxed);
-            out.sample(
-                "outpost_response_size_bytes_bucket",
-                &[("zone", zone), ("le", &le.to_string())],
-                cumulative as f64,
-            );
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let le = le.to_string();
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            out.sample(&bucket, &l, cumulative as f64);
         }
-        out.sample("outpost_response_size_bytes_bucket", &[("zone", zone), ("le", "+Inf")], cumulative as f64);
-        out.sample("outpost_response_size_bytes_sum", &[("zone", zone)], self.size_sum.load(Ordering::Relaxed) as f64);
-        out.sample("outpost_response_size_bytes_count", &[("zone", zone)], cumulative as f64);
+        cumulative += self.over.load(Ordering::Relaxed);
+        let mut l = labels.to_vec();
+        l.push(("le", "+Inf"));
+        out.sample(&bucket, &l, cumulative as f64);
+        out.sample(
+            &format!("{name}_sum"),
+            labels,
+            self.sum.load(Ordering::Relaxed) as f64,
+        );
+        out.sample(&format!("{name}_count"), labels, cumulative as f64);
     }
 }
 
@@ -70,6 +96,8 @@ pub struct Events {
     notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Answers for names in no configured zone, and malformed requests.
     pub unmatched: QueryCounters,
+    /// Sizes of UDP responses (the TCP path is hickory's and not measured).
+    pub udp_response_sizes: SizeHistogram,
 }
 
 impl Events {
@@ -87,13 +115,39 @@ impl Events {
     }
 
     fn render(&self, out: &mut Exposition) {
-        out.header("outpost_transfers_total", "counter", "Zone transfers from primaries, by kind and result.");
-        for ((zone, kind, result), n) in self.transfers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            out.sample("outpost_transfers_total", &[("zone", zone), ("kind", kind), ("result", result)], *n as f64);
+        out.header(
+            "outpost_transfers_total",
+            "counter",
+            "Zone transfers from primaries, by kind and result.",
+        );
+        for ((zone, kind, result), n) in self
+            .transfers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            out.sample(
+                "outpost_transfers_total",
+                &[("zone", zone), ("kind", kind), ("result", result)],
+                *n as f64,
+            );
         }
-        out.header("outpost_notify_received_total", "counter", "NOTIFY messages received, by result.");
-        for ((zone, result), n) in self.notifies.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            out.sample("outpost_notify_received_total", &[("zone", zone), ("result", result)], *n as f64);
+        out.header(
+            "outpost_notify_received_total",
+            "counter",
+            "NOTIFY messages received, by result.",
+        );
+        for ((zone, result), n) in self
+            .notifies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            out.sample(
+                "outpost_notify_received_total",
+                &[("zone", zone), ("result", result)],
+                *n as f64,
+            );
         }
     }
 }
@@ -131,7 +185,9 @@ impl Exposition {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Everything the metrics endpoint shows about one zone.
@@ -150,20 +206,37 @@ pub struct ZoneSample<'a> {
 pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     let mut out = Exposition::default();
     out.header("outpost_build_info", "gauge", "Outpost build information.");
-    out.sample("outpost_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    out.sample(
+        "outpost_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
 
-    out.header("outpost_queries_total", "counter", "DNS queries answered, by zone and response code.");
     out.header(
-        "outpost_response_size_bytes",
-        "histogram",
-        "Size of DNS responses in octets, by zone.",
+        "outpost_queries_total",
+        "counter",
+        "DNS queries answered, by zone and response code.",
     );
     for z in zones {
         z.queries.render(z.zone, &mut out);
     }
     events.unmatched.render("", &mut out);
+    out.header(
+        "outpost_response_size_bytes",
+        "histogram",
+        "Size of DNS responses in octets.",
+    );
+    events.udp_response_sizes.render(
+        "outpost_response_size_bytes",
+        &[("protocol", "udp")],
+        &mut out,
+    );
 
-    out.header("outpost_zone_serial", "gauge", "SOA serial of the copy being served.");
+    out.header(
+        "outpost_zone_serial",
+        "gauge",
+        "SOA serial of the copy being served.",
+    );
     for z in zones {
         if let Some(s) = z.serial {
             out.sample("outpost_zone_serial", &[("zone", z.zone)], s as f64);
@@ -179,9 +252,17 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
             out.sample("outpost_zone_expiry_seconds", &[("zone", z.zone)], s as f64);
         }
     }
-    out.header("outpost_zone_records", "gauge", "Records in the copy being served.");
+    out.header(
+        "outpost_zone_records",
+        "gauge",
+        "Records in the copy being served.",
+    );
     for z in zones {
-        out.sample("outpost_zone_records", &[("zone", z.zone)], z.records as f64);
+        out.sample(
+            "outpost_zone_records",
+            &[("zone", z.zone)],
+            z.records as f64,
+        );
     }
     out.header(
         "outpost_zone_last_contact_timestamp_seconds",
@@ -190,12 +271,24 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     );
     for z in zones {
         if let Some(t) = z.last_contact {
-            out.sample("outpost_zone_last_contact_timestamp_seconds", &[("zone", z.zone)], t as f64);
+            out.sample(
+                "outpost_zone_last_contact_timestamp_seconds",
+                &[("zone", z.zone)],
+                t as f64,
+            );
         }
     }
-    out.header("outpost_zone_serving", "gauge", "1 when the zone is answered from its data, 0 when SERVFAIL.");
+    out.header(
+        "outpost_zone_serving",
+        "gauge",
+        "1 when the zone is answered from its data, 0 when SERVFAIL.",
+    );
     for z in zones {
-        out.sample("outpost_zone_serving", &[("zone", z.zone)], if z.served { 1.0 } else { 0.0 });
+        out.sample(
+            "outpost_zone_serving",
+            &[("zone", z.zone)],
+            if z.served { 1.0 } else { 0.0 },
+        );
     }
     out.header(
         "outpost_zone_signatures_expiry_timestamp_seconds",
@@ -204,7 +297,11 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     );
     for z in zones {
         if let Some(t) = z.signatures_expire {
-            out.sample("outpost_zone_signatures_expiry_timestamp_seconds", &[("zone", z.zone)], t as f64);
+            out.sample(
+                "outpost_zone_signatures_expiry_timestamp_seconds",
+                &[("zone", z.zone)],
+                t as f64,
+            );
         }
     }
     events.render(&mut out);
@@ -218,10 +315,13 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let q = QueryCounters::default();
-        q.record(0, 100);
-        q.record(3, 2000);
-        q.record(200, 10);
+        q.record(0);
+        q.record(3);
+        q.record(200);
         let events = Events::default();
+        events.udp_response_sizes.record(100);
+        events.udp_response_sizes.record(2000);
+        events.udp_response_sizes.record(70000);
         events.transfer("example.com.", "axfr", "success");
         events.notify("example.com.", "refused");
         let text = render(
@@ -237,14 +337,30 @@ mod tests {
             }],
             &events,
         );
-        assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NOERROR\"} 1\n"));
-        assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NXDOMAIN\"} 1\n"));
+        assert!(
+            text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NOERROR\"} 1\n")
+        );
+        assert!(
+            text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NXDOMAIN\"} 1\n")
+        );
         assert!(text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"OTHER\"} 1\n"));
-        assert!(text.contains("outpost_response_size_bytes_bucket{zone=\"example.com.\",le=\"128\"} 2\n"));
-        assert!(text.contains("outpost_response_size_bytes_bucket{zone=\"example.com.\",le=\"+Inf\"} 3\n"));
+        assert!(
+            text.contains("outpost_response_size_bytes_bucket{protocol=\"udp\",le=\"128\"} 1\n")
+        );
+        assert!(
+            text.contains("outpost_response_size_bytes_bucket{protocol=\"udp\",le=\"4096\"} 2\n")
+        );
+        assert!(
+            text.contains("outpost_response_size_bytes_bucket{protocol=\"udp\",le=\"+Inf\"} 3\n")
+        );
+        assert!(text.contains("outpost_response_size_bytes_count{protocol=\"udp\"} 3\n"));
         assert!(text.contains("outpost_zone_expiry_seconds{zone=\"example.com.\"} 3600\n"));
-        assert!(text.contains("outpost_transfers_total{zone=\"example.com.\",kind=\"axfr\",result=\"success\"} 1\n"));
-        assert!(text.contains("outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"));
+        assert!(text.contains(
+            "outpost_transfers_total{zone=\"example.com.\",kind=\"axfr\",result=\"success\"} 1\n"
+        ));
+        assert!(text.contains(
+            "outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"
+        ));
         assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
     }
 }

@@ -16,6 +16,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
+use crate::metrics::{Events, QueryCounters};
 use crate::store::Store;
 use crate::zone::key::WireName;
 use crate::zone::{Answer, Item};
@@ -31,11 +32,12 @@ const EDE_ZONE_EXPIRED: u16 = 24;
 #[derive(Clone)]
 pub struct Handler {
     store: Arc<Store>,
+    events: Arc<Events>,
 }
 
 impl Handler {
-    pub fn new(store: Arc<Store>) -> Self {
-        Handler { store }
+    pub fn new(store: Arc<Store>, events: Arc<Events>) -> Self {
+        Handler { store, events }
     }
 }
 
@@ -67,24 +69,52 @@ impl RequestHandler for Handler {
         // RFC 6891 §6.1.3: only version 0 exists.
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             out.response_code = ResponseCode::BADVERS;
-            return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+            return send_empty(
+                builder,
+                out,
+                edns_out.as_ref(),
+                &mut response_handle,
+                &self.events.unmatched,
+            )
+            .await;
         }
         match meta.op_code {
             OpCode::Query => {}
             OpCode::Notify => {
                 // NOTIFY handling arrives with the secondary machinery.
                 out.response_code = ResponseCode::Refused;
-                return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+                return send_empty(
+                    builder,
+                    out,
+                    edns_out.as_ref(),
+                    &mut response_handle,
+                    &self.events.unmatched,
+                )
+                .await;
             }
             _ => {
                 out.response_code = ResponseCode::NotImp;
-                return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+                return send_empty(
+                    builder,
+                    out,
+                    edns_out.as_ref(),
+                    &mut response_handle,
+                    &self.events.unmatched,
+                )
+                .await;
             }
         }
         let queries = request.queries.queries();
         if queries.len() != 1 {
             out.response_code = ResponseCode::FormErr;
-            return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+            return send_empty(
+                builder,
+                out,
+                edns_out.as_ref(),
+                &mut response_handle,
+                &self.events.unmatched,
+            )
+            .await;
         }
         let query = queries[0].original();
         let qtype = query.query_type();
@@ -93,14 +123,28 @@ impl RequestHandler for Handler {
             || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
         {
             out.response_code = ResponseCode::Refused;
-            return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+            return send_empty(
+                builder,
+                out,
+                edns_out.as_ref(),
+                &mut response_handle,
+                &self.events.unmatched,
+            )
+            .await;
         }
 
         let wire = WireName::from_name(qname);
         let table = self.store.table();
         let Some(entry) = table.find(&wire) else {
             out.response_code = ResponseCode::Refused;
-            return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+            return send_empty(
+                builder,
+                out,
+                edns_out.as_ref(),
+                &mut response_handle,
+                &self.events.unmatched,
+            )
+            .await;
         };
         let guard = entry.load();
         let zone = match guard.as_ref() {
@@ -116,7 +160,14 @@ impl RequestHandler for Handler {
                         EDE_ZONE_EXPIRED.to_be_bytes().to_vec(),
                     ));
                 }
-                return send_empty(builder, out, edns_out.as_ref(), &mut response_handle).await;
+                return send_empty(
+                    builder,
+                    out,
+                    edns_out.as_ref(),
+                    &mut response_handle,
+                    &entry.counters,
+                )
+                .await;
             }
         };
 
@@ -160,7 +211,10 @@ impl RequestHandler for Handler {
             response.set_edns(e);
         }
         match response_handle.send_response(response).await {
-            Ok(info) => info,
+            Ok(info) => {
+                entry.counters.record(u16::from(info.response_code));
+                info
+            }
             Err(e) => {
                 debug!(error = %e, "sending response failed");
                 failed(out)
@@ -174,13 +228,17 @@ async fn send_empty<R: ResponseHandler>(
     meta: Metadata,
     edns: Option<&Edns>,
     response_handle: &mut R,
+    counters: &QueryCounters,
 ) -> ResponseInfo {
     let mut response = builder.build_no_records(meta);
     if let Some(e) = edns {
         response.set_edns(e);
     }
     match response_handle.send_response(response).await {
-        Ok(info) => info,
+        Ok(info) => {
+            counters.record(u16::from(info.response_code));
+            info
+        }
         Err(e) => {
             debug!(error = %e, "sending response failed");
             failed(meta)

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use hickory_proto::rr::Name;
@@ -23,8 +23,11 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct ZoneEntry {
     name: Name,
     snapshot: ArcSwapOption<Zone>,
-    /// Cleared when the zone expired and the operator chose SERVFAIL.
-    expired: AtomicBool,
+    /// Unix time (seconds) from which the zone is answered SERVFAIL: its
+    /// expiry when the operator chose `on_expire = "servfail"`, else never.
+    /// Checked per query against a coarse clock, so the zone stops being
+    /// served at the second it expires, not at the next timer wake-up.
+    servfail_at: AtomicU64,
     /// Queries answered for this zone, by RCODE and size.
     pub counters: QueryCounters,
 }
@@ -34,7 +37,7 @@ impl ZoneEntry {
         ZoneEntry {
             name,
             snapshot: ArcSwapOption::empty(),
-            expired: AtomicBool::new(false),
+            servfail_at: AtomicU64::new(u64::MAX),
             counters: QueryCounters::default(),
         }
     }
@@ -59,11 +62,13 @@ impl ZoneEntry {
     }
 
     pub fn is_expired(&self) -> bool {
-        self.expired.load(Ordering::Relaxed)
+        coarse_unix_secs() >= self.servfail_at.load(Ordering::Relaxed)
     }
 
-    pub fn set_expired(&self, expired: bool) {
-        self.expired.store(expired, Ordering::Relaxed);
+    /// `None`: never answer SERVFAIL for expiry.
+    pub fn set_servfail_at(&self, at: Option<u64>) {
+        self.servfail_at
+            .store(at.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 
@@ -115,5 +120,22 @@ impl Store {
 
     pub fn replace_table(&self, table: ZoneTable) {
         self.table.store(Arc::new(table));
+    }
+}
+
+/// Wall-clock seconds from the kernel's coarse clock: a few nanoseconds
+/// through the vDSO, precise to a few milliseconds, which is all an expiry
+/// check needs.
+pub fn coarse_unix_secs() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if rc == 0 {
+        ts.tv_sec as u64
+    } else {
+        crate::refresh::timers::UnixTime::now().0
     }
 }

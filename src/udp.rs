@@ -23,12 +23,16 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::metrics::Events;
 use crate::serve::{Handler, MAX_UDP_PAYLOAD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UdpError {
     #[error("binding UDP {addr}: {error}")]
-    Bind { addr: SocketAddr, error: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 /// Binds `workers` sockets to `addr` and serves each in its own task.
@@ -36,16 +40,18 @@ pub fn spawn(
     addr: SocketAddr,
     workers: usize,
     handler: Handler,
+    events: Arc<Events>,
     shutdown: CancellationToken,
 ) -> Result<(), UdpError> {
     for _ in 0..workers.max(1) {
         let socket = bind(addr).map_err(|error| UdpError::Bind { addr, error })?;
         let handler = handler.clone();
+        let events = events.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let socket = Arc::new(socket);
             tokio::select! {
-                _ = serve(socket, handler) => {}
+                _ = serve(socket, handler, events) => {}
                 _ = shutdown.cancelled() => {}
             }
         });
@@ -66,7 +72,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-async fn serve(socket: Arc<UdpSocket>, handler: Handler) {
+async fn serve(socket: Arc<UdpSocket>, handler: Handler, events: Arc<Events>) {
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, src) = match socket.recv_from(&mut buf).await {
@@ -100,8 +106,11 @@ async fn serve(socket: Arc<UdpSocket>, handler: Handler) {
             socket: socket.clone(),
             dst: src,
             limit,
+            events: events.clone(),
         };
-        handler.handle_request::<_, TokioTime>(&request, responder).await;
+        handler
+            .handle_request::<_, TokioTime>(&request, responder)
+            .await;
     }
 }
 
@@ -123,6 +132,7 @@ struct UdpResponder {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
     limit: u16,
+    events: Arc<Events>,
 }
 
 #[async_trait::async_trait]
@@ -161,6 +171,7 @@ impl ResponseHandler for UdpResponder {
             }
         };
         self.socket.send_to(&buf, self.dst).await?;
+        self.events.udp_response_sizes.record(buf.len());
         Ok(info)
     }
 }

@@ -100,6 +100,8 @@ struct ZoneRuntimeState {
     last_primary: Option<SocketAddr>,
     last_error: Option<String>,
     last_expired_warning: Option<UnixTime>,
+    /// Whether the expiry (with SERVFAIL) was last logged as in force.
+    logged_expired: bool,
     /// A full transfer is wanted at the next check, whatever the serials.
     force_axfr: bool,
     /// When the zone with no copy is due again.
@@ -184,6 +186,7 @@ impl ZoneRuntime {
             last_primary: None,
             last_error: None,
             last_expired_warning: None,
+            logged_expired: false,
             force_axfr: false,
             no_copy_due: now,
         };
@@ -253,6 +256,7 @@ impl ZoneRuntime {
             last_primary: st.last_primary,
             last_error: st.last_error.clone(),
             last_expired_warning: st.last_expired_warning,
+            logged_expired: st.logged_expired,
             force_axfr: st.force_axfr,
             no_copy_due: now,
         };
@@ -264,25 +268,30 @@ impl ZoneRuntime {
         }
     }
 
-
     fn lock(&self) -> std::sync::MutexGuard<'_, ZoneRuntimeState> {
         // A panic elsewhere must not stop the zone from being refreshed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Brings the served flag in line with the clock; logs expiry changes.
+    /// Tells the query path when to stop answering, and logs expiry
+    /// changes.
     fn apply_expiry(&self, now: UnixTime) {
         let mut st = self.lock();
-        let Some(t) = &st.timers else { return };
+        let Some(t) = st.timers.clone() else { return };
+        let servfail_at = match self.config.on_expire {
+            timers::OnExpire::Servfail => t.expire_at().map(|at| at.0),
+            timers::OnExpire::KeepServing => None,
+        };
+        self.entry.set_servfail_at(servfail_at);
         let state = t.state(now);
         let expired = state == TimerState::Expired;
-        if expired != self.entry.is_expired() {
+        if expired != st.logged_expired {
             if expired {
                 warn!(zone = %self.name(), serial = t.serial(), "zone expired: answering SERVFAIL (on_expire = servfail) until a transfer succeeds");
             } else {
                 info!(zone = %self.name(), serial = t.serial(), "zone serving again");
             }
-            self.entry.set_expired(expired);
+            st.logged_expired = expired;
         }
         if state == TimerState::ExpiredServing {
             let due = st

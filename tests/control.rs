@@ -1,0 +1,377 @@
+//! The operator's view on a live instance: status, metrics, health, the
+//! control verbs and the CLI, reload under load, SIGTERM.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use common::dns::{Q, query};
+use common::outpost::Outpost;
+use common::peers::{Bind, Options, free_port, soa_serial};
+use outpost::control::request;
+
+const ZONE: &str = "example.com.";
+
+fn zone_text(origin: &str, serial: u32, refresh: u32, retry: u32, expire: u32) -> String {
+    format!(
+        "$ORIGIN {origin}
+$TTL 3600
+@ IN SOA ns1 hostmaster {serial} {refresh} {retry} {expire} 300
+  IN NS ns1
+  IN NS ns.partner.example.net.
+  3600000 IN MX 2 mail
+  3600000 IN MX 900 mx.partner.example.net.
+ns1 IN A 192.0.2.53
+mail 3600000 IN A 192.0.2.25
+"
+    )
+}
+
+fn outpost_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outpost"))
+}
+
+fn get_json(addr: SocketAddr, path: &str, token: Option<&str>) -> serde_json::Value {
+    serde_json::from_str(&request(addr, "GET", path, token).unwrap()).unwrap()
+}
+
+fn zone_status(addr: SocketAddr, token: Option<&str>) -> serde_json::Value {
+    let v = get_json(addr, "/status", token);
+    v["zones"][0].clone()
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within {within:?}");
+}
+
+fn metric(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Status, metrics and health through a transfer, an outage and an expiry.
+#[test]
+fn status_metrics_and_health_follow_the_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Bind::start(
+        &[(ZONE, &zone_text(ZONE, 42, 2, 1, 8))],
+        &[],
+        &Options::default(),
+    );
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let token = "s3cret-token";
+    let config = format!(
+        "[server]
+listen = [\"127.0.0.1:{{port}}\"]
+data_dir = \"{{dir}}/data\"
+control = \"{control}\"
+control_token = \"{token}\"
+
+[[zone]]
+name = \"example.com\"
+primaries = [\"{}\"]
+min_refresh = \"1s\"
+min_retry = \"1s\"
+min_expire = \"1s\"
+",
+        primary.addr()
+    );
+    let mut outpost = Outpost::start_in(dir.path(), &config);
+    outpost.wait_ready(ZONE, Duration::from_secs(10));
+    wait_until("serial 42", Duration::from_secs(10), || {
+        soa_serial(outpost.addr, ZONE) == Some(42)
+    });
+
+    // No token, wrong token: refused.
+    let err = request(control, "GET", "/status", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
+    let err = request(control, "GET", "/status", Some("wrong"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
+
+    let s = zone_status(control, Some(token));
+    assert_eq!(s["zone"], "example.com.");
+    assert_eq!(s["serial"], 42);
+    assert_eq!(s["source"], "transfer");
+    assert!(
+        matches!(s["state"].as_str(), Some("fresh" | "refreshing")),
+        "{s}"
+    );
+    assert_eq!(s["last_primary"], primary.addr().to_string());
+    assert!(s["records"].as_u64().unwrap() >= 6);
+    let left = s["expires_in"].as_u64().unwrap();
+    assert!(left <= 8, "{s}");
+    assert!(s["last_contact"].as_u64().is_some() && s["next_refresh"].as_u64().is_some());
+
+    for _ in 0..5 {
+        query(outpost.addr, ZONE, RecordType::MX, Q::udp());
+    }
+    query(outpost.addr, "nope.example.com.", RecordType::A, Q::udp());
+    query(outpost.addr, "example.org.", RecordType::A, Q::udp());
+    let m = request(control, "GET", "/metrics", Some(token)).unwrap();
+    assert_eq!(
+        metric(&m, "outpost_zone_serial{zone=\"example.com.\"}"),
+        Some(42.0),
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "outpost_queries_total{zone=\"example.com.\",rcode=\"NOERROR\"}"
+        )
+        .unwrap()
+            >= 5.0
+    );
+    assert!(
+        metric(
+            &m,
+            "outpost_queries_total{zone=\"example.com.\",rcode=\"NXDOMAIN\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(metric(&m, "outpost_queries_total{zone=\"\",rcode=\"REFUSED\"}").unwrap() >= 1.0);
+    assert!(metric(&m, "outpost_zone_expiry_seconds{zone=\"example.com.\"}").unwrap() <= 8.0);
+    assert!(
+        metric(
+            &m,
+            "outpost_zone_last_contact_timestamp_seconds{zone=\"example.com.\"}"
+        )
+        .is_some()
+    );
+    assert_eq!(
+        metric(&m, "outpost_zone_serving{zone=\"example.com.\"}"),
+        Some(1.0)
+    );
+    assert!(metric(&m, "outpost_response_size_bytes_count{protocol=\"udp\"}").unwrap() >= 7.0);
+    assert!(m.contains("outpost_build_info{version=\""));
+    assert!(
+        request(control, "GET", "/health", None)
+            .unwrap()
+            .starts_with("ok")
+    );
+
+    // The CLI's table and JSON.
+    let cfg = dir.path().join("outpost.toml");
+    let out = outpost_bin()
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("EXPIRES IN") && table.contains("example.com.") && table.contains("42"),
+        "{table}"
+    );
+    let out = outpost_bin()
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["zones"][0]["serial"], 42);
+
+    // Operator verbs.
+    let out = outpost_bin()
+        .args(["refresh", "example.com", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = outpost_bin()
+        .args(["retransfer", "example.com", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = request(control, "POST", "/zones/example.net/refresh", Some(token))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("404"), "{err}");
+
+    // Outage: retrying with the error shown, then expired and unhealthy.
+    drop(primary);
+    wait_until("retrying", Duration::from_secs(6), || {
+        let s = zone_status(control, Some(token));
+        s["state"] == "retrying"
+            && s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("example.com"))
+    });
+    wait_until("expired", Duration::from_secs(12), || {
+        zone_status(control, Some(token))["state"] == "expired"
+    });
+    let s = zone_status(control, Some(token));
+    assert_eq!(s["expires_in"], 0);
+    assert_eq!(s["served"], false);
+    let err = request(control, "GET", "/health", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("503") && err.contains("example.com.: expired"),
+        "{err}"
+    );
+    let m = request(control, "GET", "/metrics", Some(token)).unwrap();
+    assert_eq!(
+        metric(&m, "outpost_zone_serving{zone=\"example.com.\"}"),
+        Some(0.0)
+    );
+    let ans = query(outpost.addr, ZONE, RecordType::MX, Q::udp());
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+
+    // SIGTERM: clean exit, state on disk.
+    let status = outpost.terminate();
+    assert!(status.success(), "exit {status}");
+    assert!(dir.path().join("data/state/example.com.json").exists());
+    assert!(outpost.log_text().contains("stopped"));
+
+    // The CLI says which address it could not reach.
+    let out = outpost_bin()
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&control.to_string()) && err.contains("cannot reach"),
+        "{err}"
+    );
+}
+
+/// Reload adds and removes zones under a running query load, without a
+/// single failed query for the zone that stays.
+#[test]
+fn reload_under_load_drops_no_query() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, serial) in [
+        ("stay.example.", 1),
+        ("gone.example.", 2),
+        ("new.example.", 3),
+    ] {
+        std::fs::write(
+            dir.path().join(format!("{name}zone")),
+            zone_text(name, serial, 3600, 600, 1_209_600),
+        )
+        .unwrap();
+    }
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let zone_block = |name: &str| {
+        format!(
+            "[[zone]]\nname = \"{name}\"\nprimaries = []\nseed_file = \"{}/{name}.zone\"\n\n",
+            dir.path().display()
+        )
+    };
+    let head = format!(
+        "[server]\nlisten = [\"127.0.0.1:{{port}}\"]\ndata_dir = \"{{dir}}/data\"\ncontrol = \"{control}\"\n\n"
+    );
+    let before = format!(
+        "{head}{}{}",
+        zone_block("stay.example"),
+        zone_block("gone.example")
+    );
+    let mut outpost = Outpost::start_in(dir.path(), &before);
+    outpost.wait_ready("stay.example.", Duration::from_secs(10));
+    assert_eq!(soa_serial(outpost.addr, "gone.example."), Some(2));
+    assert_eq!(soa_serial(outpost.addr, "new.example."), None);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load = {
+        let (stop, ok, failed, addr) = (stop.clone(), ok.clone(), failed.clone(), outpost.addr);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let good = std::panic::catch_unwind(|| {
+                    let m = query(addr, "stay.example.", RecordType::MX, Q::udp());
+                    m.metadata.response_code == ResponseCode::NoError && m.answers.len() == 2
+                })
+                .unwrap_or(false);
+                if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    // SIGHUP reload: gone.example removed, new.example added.
+    let after = format!(
+        "{head}{}{}",
+        zone_block("stay.example"),
+        zone_block("new.example")
+    );
+    std::fs::write(
+        &outpost.config,
+        after
+            .replace("{port}", &outpost.addr.port().to_string())
+            .replace("{dir}", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    unsafe {
+        libc::kill(outpost.child.id() as i32, libc::SIGHUP);
+    }
+    wait_until("new zone served", Duration::from_secs(5), || {
+        soa_serial(outpost.addr, "new.example.") == Some(3)
+    });
+    let m = query(outpost.addr, "gone.example.", RecordType::SOA, Q::udp());
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+
+    // `outpost reload` with a broken config: refused, old config stays.
+    std::fs::write(&outpost.config, "[server]\nlisten = 5\n").unwrap();
+    let out = outpost_bin()
+        .args(["reload", "--control", &control.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reload refused"));
+    assert_eq!(soa_serial(outpost.addr, "new.example."), Some(3));
+
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(ok > 100, "only {ok} queries");
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} queries failed during reload",
+        ok + failed
+    );
+    assert!(
+        outpost
+            .log_text()
+            .contains("1 added [new.example.], 1 removed [gone.example.]"),
+        "{}",
+        outpost.log_text()
+    );
+}
