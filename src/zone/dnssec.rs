@@ -187,7 +187,7 @@ fn nsec3_chain(zone: &Zone) -> Denial {
     }
     match params {
         Some(params) if !chain.is_empty() => {
-            chain.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            chain.sort_unstable_by_key(|c| c.0);
             Denial::Nsec3 { params, chain }
         }
         _ => Denial::None,
