@@ -16,3 +16,4 @@ pub mod wire;
 pub mod xfr;
 pub mod zone;
 pub mod zonefile;
+pub mod zonemd;

@@ -77,6 +77,9 @@ pub enum ZoneError {
         count: usize,
         limit: usize,
     },
+    /// A transfer check before the build (RFC 8976) failed.
+    #[error(transparent)]
+    Zonemd(#[from] crate::zonemd::ZonemdError),
     #[error("zone {zone}: {owner} has {count} record types, over the limit of {limit}")]
     TooManyTypes {
         zone: String,
