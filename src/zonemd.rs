@@ -166,8 +166,7 @@ pub fn digest(origin: &Name, records: &[Record], hash: u8) -> Option<Vec<u8>> {
         _ => return None,
     };
     let origin_key = key_of(origin);
-    // (owner key, type, class, TTL, canonical RDATA)
-    let mut rrs: Vec<(Box<[u8]>, u16, u16, u32, Vec<u8>)> = Vec::with_capacity(records.len());
+    let mut rrs: Vec<CanonicalRr> = Vec::with_capacity(records.len());
     for r in records {
         // Out-of-zone data is not part of the zone (§3.3.1); glue and
         // occluded data below cuts are.
@@ -211,6 +210,9 @@ pub fn digest(origin: &Name, records: &[Record], hash: u8) -> Option<Vec<u8>> {
     }
     Some(hasher.finalize().to_vec())
 }
+
+/// Owner key, type, class, TTL, canonical RDATA.
+type CanonicalRr = (Box<[u8]>, u16, u16, u32, Vec<u8>);
 
 /// Lowercases the wire name at `pos`, returning where it ends.
 fn lowercase_name(buf: &mut [u8], mut pos: usize) -> Option<usize> {
