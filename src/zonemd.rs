@@ -380,6 +380,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn signature_expiry_against_soa_expire() {
+        let origin = Name::from_ascii("example.").unwrap();
+        let soa = hickory_proto::rr::rdata::SOA::new(
+            Name::from_ascii("ns1.example.").unwrap(),
+            Name::from_ascii("admin.example.").unwrap(),
+            1,
+            3600,
+            600,
+            14 * 86400,
+            300,
+        );
+        let sig = |exp: u32| {
+            let mut w = vec![0, 1, 13, 1, 0, 0, 14, 16];
+            w.extend_from_slice(&exp.to_be_bytes());
+            w.extend_from_slice(&(exp - 86400).to_be_bytes());
+            w.extend_from_slice(&[0, 1, 7]);
+            w.extend_from_slice(b"example\x00sig");
+            rr::record(origin.clone(), RecordType::RRSIG, 3600, &w).unwrap()
+        };
+        let now = 1_800_000_000u64;
+        let zone = |exps: &[u32]| {
+            let mut v = vec![Record::from_rdata(
+                origin.clone(),
+                3600,
+                RData::SOA(soa.clone()),
+            )];
+            v.extend(exps.iter().map(|&e| sig(e)));
+            v
+        };
+        let day = 86400;
+        assert_eq!(
+            signature_expiry(&origin, &zone(&[]), now),
+            SignatureExpiry::Fine
+        );
+        assert_eq!(
+            signature_expiry(&origin, &zone(&[now as u32 + 30 * day]), now),
+            SignatureExpiry::Fine
+        );
+        assert_eq!(
+            signature_expiry(
+                &origin,
+                &zone(&[now as u32 + 30 * day, now as u32 + day]),
+                now
+            ),
+            SignatureExpiry::BeforeZoneExpiry(now + day as u64)
+        );
+        assert_eq!(
+            signature_expiry(
+                &origin,
+                &zone(&[now as u32 + 30 * day, now as u32 - day]),
+                now
+            ),
+            SignatureExpiry::Expired(now - day as u64)
+        );
+    }
+
+    #[test]
     fn rdata_names_lowercased_per_type() {
         let mut mx = b"\x00\x0a\x04MAIL\x07Example\x00".to_vec();
         canonical_rdata(15, &mut mx);
