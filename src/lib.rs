@@ -20,3 +20,4 @@ pub mod wire;
 pub mod xfr;
 pub mod zone;
 pub mod zonefile;
+pub mod zonemd;

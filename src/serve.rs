@@ -172,7 +172,12 @@ impl RequestHandler for Handler {
         };
 
         let tcp = request.protocol() != Protocol::Udp;
-        let answer = zone.lookup(qname, qtype, tcp);
+        let answer = zone.lookup_dnssec(
+            qname,
+            qtype,
+            tcp,
+            edns_out.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        );
         out.authoritative = answer.authoritative;
         out.response_code = answer.rcode();
 

@@ -672,8 +672,16 @@ async fn transfer_zone(
     let limits = build_limits(cfg);
     let paths = zone.paths.clone();
     let last_primary = Some(primary);
+    let zonemd = cfg.zonemd;
     // Building and writing a big zone is CPU and disk work: off the runtime.
     let built = tokio::task::spawn_blocking(move || -> Result<Zone, RefreshError> {
+        crate::zonemd::check_transfer(&name, &result.records, zonemd).map_err(|error| {
+            RefreshError::Build {
+                zone: name.to_string(),
+                primary,
+                error: Box::new(error.into()),
+            }
+        })?;
         let zone =
             Zone::build(&name, result.records, &limits).map_err(|error| RefreshError::Build {
                 zone: name.to_string(),

@@ -22,6 +22,8 @@ const MAX_CHAIN: usize = 16;
 pub enum Item<'z> {
     Set(&'z RRset),
     Record(&'z Record),
+    /// Consecutive stored records: the RRSIGs covering one type.
+    Slice(&'z [Record]),
     /// A range of `Answer::synth`.
     Synth(u16, u16),
 }
@@ -47,6 +49,8 @@ pub struct Answer<'z> {
     /// work without (RFC 9471): when they do not fit, the reply is truncated.
     pub required_additional: usize,
     pub synth: Vec<Record>,
+    /// DNSSEC records go in: DO was set and the zone is signed.
+    pub dnssec: bool,
 }
 
 impl<'z> Answer<'z> {
@@ -59,6 +63,7 @@ impl<'z> Answer<'z> {
             additional: SmallVec::new(),
             required_additional: 0,
             synth: Vec::new(),
+            dnssec: false,
         }
     }
 
@@ -78,11 +83,12 @@ impl<'z> Answer<'z> {
         match *item {
             Item::Set(s) => &s.records,
             Item::Record(r) => std::slice::from_ref(r),
+            Item::Slice(s) => s,
             Item::Synth(a, b) => &self.synth[a as usize..b as usize],
         }
     }
 
-    fn push_synth(&mut self, records: impl IntoIterator<Item = Record>) -> Item<'z> {
+    pub(super) fn push_synth(&mut self, records: impl IntoIterator<Item = Record>) -> Item<'z> {
         let a = self.synth.len();
         self.synth.extend(records);
         Item::Synth(a as u16, self.synth.len() as u16)
@@ -101,10 +107,12 @@ impl<'z> Answer<'z> {
 
 enum Found<'z> {
     Exact(&'z Node),
-    Wildcard(&'z Node),
+    /// A wildcard, with the label count of its closest encloser.
+    Wildcard(&'z Node, usize),
     Cut(&'z Node),
     Dname(&'z Node),
-    NxDomain,
+    /// With the label count of the closest encloser.
+    NxDomain(usize),
 }
 
 enum Step<'z> {
@@ -116,7 +124,21 @@ impl Zone {
     /// Answers `qname`/`qtype`; `qname` must be at or below the origin.
     /// `tcp` selects the full ANY answer (RFC 8482 limits it over UDP).
     pub fn lookup<'z>(&'z self, qname: &Name, qtype: RecordType, tcp: bool) -> Answer<'z> {
+        self.lookup_dnssec(qname, qtype, tcp, false)
+    }
+
+    /// [`Zone::lookup`] with the DO bit (RFC 3225): when set and the zone is
+    /// signed, the answer carries RRSIGs and the NSEC/NSEC3 proofs of RFC
+    /// 4035 §3.1 and RFC 5155 §7.2.
+    pub fn lookup_dnssec<'z>(
+        &'z self,
+        qname: &Name,
+        qtype: RecordType,
+        tcp: bool,
+        dnssec_ok: bool,
+    ) -> Answer<'z> {
         let mut ans = Answer::new();
+        ans.dnssec = dnssec_ok && self.signed_ref().is_some();
         let mut owned: Option<Name> = None;
         for _ in 0..MAX_CHAIN {
             let cur = owned.as_ref().unwrap_or(qname);
@@ -128,8 +150,10 @@ impl Zone {
                 return ans;
             }
             let step = match self.find(&wire, qtype) {
-                Found::Exact(node) => self.answer_node(node, None, qtype, tcp, &mut ans),
-                Found::Wildcard(node) => self.answer_node(node, Some(cur), qtype, tcp, &mut ans),
+                Found::Exact(node) => self.answer_node(node, None, &wire, qtype, tcp, &mut ans),
+                Found::Wildcard(node, ce) => {
+                    self.answer_node(node, Some((cur, ce)), &wire, qtype, tcp, &mut ans)
+                }
                 Found::Cut(node) => {
                     self.referral(node, &mut ans);
                     return ans;
@@ -141,9 +165,13 @@ impl Zone {
                     }
                     None => return ans,
                 },
-                Found::NxDomain => {
+                Found::NxDomain(ce) => {
                     ans.outcome = Outcome::NxDomain;
                     ans.authority.push(Item::Record(&self.negative_soa));
+                    if ans.dnssec {
+                        self.push_soa_sigs(&mut ans);
+                        self.deny_name(&wire, ce, &mut ans);
+                    }
                     return ans;
                 }
             };
@@ -160,8 +188,8 @@ impl Zone {
         let labels = wire.labels();
         let mut encloser = self.apex_node();
         for depth in self.origin_labels..=labels {
-            let Some(node) = self.node(wire.suffix(depth)) else {
-                return self.wildcard(wire.suffix(depth - 1));
+            let Some(node) = self.node(wire.suffix(depth)).filter(|n| !n.is_nsec3_only()) else {
+                return self.wildcard(wire.suffix(depth - 1), depth - 1);
             };
             let exact = depth == labels;
             // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
@@ -176,25 +204,52 @@ impl Zone {
         Found::Exact(encloser)
     }
 
-    fn wildcard<'z>(&'z self, closest_encloser: &[u8]) -> Found<'z> {
+    fn wildcard<'z>(&'z self, closest_encloser: &[u8], ce_labels: usize) -> Found<'z> {
         let mut buf = [0u8; MAX_NAME];
         match wildcard_key(closest_encloser, &mut buf).and_then(|len| self.node(&buf[..len])) {
             Some(node) if node.is_cut() => Found::Cut(node),
-            Some(node) => Found::Wildcard(node),
-            None => Found::NxDomain,
+            Some(node) => Found::Wildcard(node, ce_labels),
+            None => Found::NxDomain(ce_labels),
         }
     }
 
-    /// Answers from a node; `synth_owner` is the query name when the node is
-    /// a wildcard whose records are expanded to it.
+    /// Answers from a node; `wild` is the query name and the closest
+    /// encloser's label count when the node is a wildcard whose records are
+    /// expanded to it.
     fn answer_node<'z>(
+        &'z self,
+        node: &'z Node,
+        wild: Option<(&Name, usize)>,
+        wire: &WireName,
+        qtype: RecordType,
+        tcp: bool,
+        ans: &mut Answer<'z>,
+    ) -> Step<'z> {
+        let synth_owner = wild.map(|w| w.0);
+        let step = self.answer_node_data(node, synth_owner, qtype, tcp, ans);
+        if ans.dnssec {
+            match step {
+                Some(step) => {
+                    if let Some((_, ce)) = wild {
+                        self.deny_closer(wire, ce, ans);
+                    }
+                    return step;
+                }
+                None => self.deny_type(node, wire, wild.map(|w| w.1), ans),
+            }
+        }
+        step.unwrap_or(Step::Done)
+    }
+
+    /// The data part of [`Zone::answer_node`]; `None` when it was NODATA.
+    fn answer_node_data<'z>(
         &'z self,
         node: &'z Node,
         synth_owner: Option<&Name>,
         qtype: RecordType,
         tcp: bool,
         ans: &mut Answer<'z>,
-    ) -> Step<'z> {
+    ) -> Option<Step<'z>> {
         if qtype == RecordType::ANY {
             let sets: SmallVec<[&RRset; 8]> = if tcp {
                 node.rrsets.iter().collect()
@@ -208,31 +263,50 @@ impl Zone {
             };
             if sets.is_empty() {
                 self.nodata(ans);
-                return Step::Done;
+                return None;
             }
+            // Over TCP the RRSIG set is among the sets already.
+            let sign = !tcp;
             for set in sets {
-                let item = self.emit_set(set, synth_owner, ans);
-                ans.answer.push(item);
+                self.emit_signed(node, set, synth_owner, sign, ans);
             }
-            return Step::Done;
+            return Some(Step::Done);
         }
         if let Some(set) = node.rrset(qtype) {
-            let item = self.emit_set(set, synth_owner, ans);
-            ans.answer.push(item);
+            self.emit_signed(node, set, synth_owner, qtype != RecordType::RRSIG, ans);
             self.additional_for(set, ans);
-            return Step::Done;
+            return Some(Step::Done);
         }
         if qtype != RecordType::CNAME && node.has_cname() {
             let set = node.rrset(RecordType::CNAME).expect("flagged at build");
-            let item = self.emit_set(set, synth_owner, ans);
-            ans.answer.push(item);
+            self.emit_signed(node, set, synth_owner, true, ans);
             if let RData::CNAME(target) = &set.records[0].data {
-                return Step::Follow(&target.0);
+                return Some(Step::Follow(&target.0));
             }
-            return Step::Done;
+            return Some(Step::Done);
         }
         self.nodata(ans);
-        Step::Done
+        None
+    }
+
+    /// Puts a set in the answer, and its RRSIGs after it when DNSSEC
+    /// records are wanted and `sign` allows.
+    fn emit_signed<'z>(
+        &'z self,
+        node: &'z Node,
+        set: &'z RRset,
+        synth_owner: Option<&Name>,
+        sign: bool,
+        ans: &mut Answer<'z>,
+    ) {
+        let item = self.emit_set(set, synth_owner, ans);
+        ans.answer.push(item);
+        if sign
+            && ans.dnssec
+            && let Some(sigs) = self.sigs_item(node, set.rtype, synth_owner, ans)
+        {
+            ans.answer.push(sigs);
+        }
     }
 
     fn emit_set<'z>(
@@ -257,6 +331,9 @@ impl Zone {
             ans.outcome = Outcome::NoData;
         }
         ans.authority.push(Item::Record(&self.negative_soa));
+        if ans.dnssec {
+            self.push_soa_sigs(ans);
+        }
     }
 
     fn referral<'z>(&'z self, cut: &'z Node, ans: &mut Answer<'z>) {
@@ -266,6 +343,9 @@ impl Zone {
             ans.authoritative = false;
         }
         ans.authority.push(Item::Set(ns));
+        if ans.dnssec {
+            self.referral_ds(cut, ans);
+        }
         // In-bailiwick glue only, as BIND does: addresses of name servers
         // at or below the cut, which a resolver cannot find any other way.
         // They are required: without them the referral is useless (RFC 9471).
@@ -288,7 +368,7 @@ impl Zone {
     /// for the query name; returns the new name to go on with.
     fn dname<'z>(&'z self, node: &'z Node, cur: &Name, ans: &mut Answer<'z>) -> Option<Name> {
         let set = node.rrset(RecordType::DNAME).expect("flagged at build");
-        ans.answer.push(Item::Set(set));
+        self.emit_signed(node, set, None, true, ans);
         let rec = &set.records[0];
         let RData::Unknown { rdata, .. } = &rec.data else {
             return None;

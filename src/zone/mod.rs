@@ -6,8 +6,10 @@
 //! non-terminals get nodes of their own, so every step of RFC 1034 §4.3.2 is
 //! one hash probe: lookups cost O(labels), whatever the zone's size.
 
+pub mod dnssec;
 pub mod key;
 pub mod lookup;
+pub mod nsec3;
 
 use std::collections::HashMap;
 
@@ -75,6 +77,9 @@ pub enum ZoneError {
         count: usize,
         limit: usize,
     },
+    /// A transfer check before the build (RFC 8976) failed.
+    #[error(transparent)]
+    Zonemd(#[from] crate::zonemd::ZonemdError),
     #[error("zone {zone}: {owner} has {count} record types, over the limit of {limit}")]
     TooManyTypes {
         zone: String,
@@ -135,6 +140,9 @@ const CNAME: u8 = 4;
 /// At or below a cut (but not the cut itself), or below a DNAME: glue or
 /// occluded data, served only as additional data.
 const OCCLUDED: u8 = 8;
+/// Holds only NSEC3 (and its RRSIGs): the hashed owner is not a name of the
+/// zone's namespace (RFC 5155 §7.2.8), so lookups do not see it.
+const NSEC3_ONLY: u8 = 16;
 
 #[derive(Debug)]
 pub struct Node {
@@ -172,6 +180,22 @@ impl Node {
     pub fn is_empty_non_terminal(&self) -> bool {
         self.rrsets.is_empty()
     }
+
+    pub fn is_nsec3_only(&self) -> bool {
+        self.flags & NSEC3_ONLY != 0
+    }
+
+    /// The RRSIGs at this node covering `rtype`: the node's RRSIG set is
+    /// sorted by type covered at build, so this is a binary search.
+    pub fn sigs(&self, rtype: RecordType) -> &[Record] {
+        let Some(set) = self.rrset(RecordType::RRSIG) else {
+            return &[];
+        };
+        let t = u16::from(rtype);
+        let lo = set.records.partition_point(|r| dnssec::covered(r) < t);
+        let hi = lo + set.records[lo..].partition_point(|r| dnssec::covered(r) == t);
+        &set.records[lo..hi]
+    }
 }
 
 /// An immutable, fully checked zone.
@@ -187,6 +211,11 @@ pub struct Zone {
     /// The SOA with TTL = min(SOA TTL, MINIMUM), for negative answers (RFC 2308 §3).
     negative_soa: Record,
     record_count: usize,
+    /// Present when the apex SOA is signed: what DNSSEC answers need.
+    signed: Option<Box<dnssec::Signed>>,
+    /// The earliest RRSIG expiration in the zone (RFC 4034 §3.1.5 serial
+    /// time), to warn before the served copy goes bogus.
+    earliest_sig_expiration: Option<u32>,
 }
 
 impl Zone {
@@ -308,9 +337,31 @@ impl Zone {
             None => return Err(ZoneError::NoSoa { zone: zone() }),
         };
 
+        let mut earliest_sig_expiration: Option<u32> = None;
         for (id, node) in nodes.iter_mut().enumerate() {
             node.rrsets.sort_by_key(|s| u16::from(s.rtype));
             let is_apex = id == apex as usize;
+            if let Ok(i) = node
+                .rrsets
+                .binary_search_by_key(&u16::from(RecordType::RRSIG), |s| u16::from(s.rtype))
+            {
+                let sigs = &mut node.rrsets[i].records;
+                sigs.sort_by_key(dnssec::covered);
+                for exp in sigs.iter().filter_map(dnssec::expiration) {
+                    earliest_sig_expiration = Some(match earliest_sig_expiration {
+                        Some(e) if dnssec::serial_time_before(e, exp) => e,
+                        _ => exp,
+                    });
+                }
+            }
+            if node.rrset(RecordType::NSEC3).is_some()
+                && node
+                    .rrsets
+                    .iter()
+                    .all(|s| matches!(s.rtype, RecordType::NSEC3 | RecordType::RRSIG))
+            {
+                node.flags |= NSEC3_ONLY;
+            }
             if let Some(soa) = node.rrset(RecordType::SOA) {
                 if !is_apex {
                     return Err(ZoneError::SoaNotAtApex {
@@ -391,8 +442,11 @@ impl Zone {
             serial,
             negative_soa,
             record_count,
+            signed: None,
+            earliest_sig_expiration,
         };
         zone.mark_occluded();
+        zone.signed = dnssec::Signed::build(&zone).map(Box::new);
         Ok(zone)
     }
 

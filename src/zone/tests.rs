@@ -482,3 +482,261 @@ fn big_zone_nxdomain_is_a_probe_not_a_scan() {
         assert_eq!(a.outcome, Outcome::NxDomain);
     }
 }
+
+// DNSSEC: records signed by hand (signatures are opaque bytes to a server
+// that serves pre-signed data, so fake ones exercise everything here).
+
+fn rrsig(covered: RecordType, labels: u8, expiration: u32) -> Vec<u8> {
+    let mut w = u16::from(covered).to_be_bytes().to_vec();
+    w.extend_from_slice(&[13, labels]);
+    w.extend_from_slice(&300u32.to_be_bytes());
+    w.extend_from_slice(&expiration.to_be_bytes());
+    w.extend_from_slice(&(expiration - 86400).to_be_bytes());
+    w.extend_from_slice(&4242u16.to_be_bytes());
+    w.extend(name_wire("example.com."));
+    w.extend_from_slice(b"signature");
+    w
+}
+
+fn nsec(next: &str) -> Vec<u8> {
+    let mut w = name_wire(next);
+    w.extend_from_slice(&[0, 1, 0x40]);
+    w
+}
+
+/// An NSEC-signed zone: apex, `www` and `*.w`, each with data, an NSEC and
+/// RRSIGs over both.
+fn signed_records(extra_owners: &[String]) -> Vec<Record> {
+    let mut recs = vec![
+        rec(
+            "example.com.",
+            3600,
+            RData::SOA(SOA::new(
+                n("ns1.example.com."),
+                n("hostmaster.example.com."),
+                7,
+                7200,
+                3600,
+                1_209_600,
+                300,
+            )),
+        ),
+        rec("example.com.", 3600, RData::NS(NS(n("ns1.example.com.")))),
+        rec(
+            "www.example.com.",
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+        ),
+        rec(
+            "*.w.example.com.",
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 2))),
+        ),
+    ];
+    let mut owners: Vec<String> = ["example.com.", "*.w.example.com.", "www.example.com."]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra_owners.iter().cloned())
+        .collect();
+    for o in extra_owners {
+        recs.push(rec(o, 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 3)))));
+    }
+    // Canonical order from reversed label lists, independent of the code
+    // under test.
+    let rev = |s: &str| -> Vec<Vec<u8>> {
+        n(s).iter()
+            .map(|l| l.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    };
+    owners.sort_by_key(|o| rev(o));
+    for (i, o) in owners.iter().enumerate() {
+        let next = &owners[(i + 1) % owners.len()];
+        recs.push(raw(o, RecordType::NSEC, nsec(next)));
+        let labels = n(o).iter().filter(|l| *l != b"*").count() as u8;
+        recs.push(raw(
+            o,
+            RecordType::RRSIG,
+            rrsig(RecordType::NSEC, labels, 2_000_000_000),
+        ));
+        let t = if o == "example.com." {
+            RecordType::SOA
+        } else {
+            RecordType::A
+        };
+        recs.push(raw(o, RecordType::RRSIG, rrsig(t, labels, 2_000_000_000)));
+    }
+    recs.push(raw(
+        "example.com.",
+        RecordType::RRSIG,
+        rrsig(RecordType::NS, 2, 1_900_000_000),
+    ));
+    recs
+}
+
+fn signed_zone() -> Zone {
+    Zone::build(
+        &n("example.com."),
+        signed_records(&[]),
+        &BuildLimits::default(),
+    )
+    .unwrap()
+}
+
+fn all<'a, 'z: 'a>(ans: &'a Answer<'z>, items: &'a [Item<'z>]) -> Vec<&'a Record> {
+    items.iter().flat_map(|i| ans.records(i)).collect()
+}
+
+#[test]
+fn signatures_only_with_do_and_by_type_covered() {
+    let z = signed_zone();
+    assert!(z.is_signed());
+    assert!(!zone().is_signed());
+    let plain = z.lookup(&n("www.example.com."), RecordType::A, false);
+    assert_eq!(
+        types(&plain, &plain.answer),
+        [("www.example.com.".into(), RecordType::A)]
+    );
+    assert!(plain.authority.is_empty());
+    let signed = z.lookup_dnssec(&n("www.example.com."), RecordType::A, false, true);
+    let answer = all(&signed, &signed.answer);
+    assert_eq!(answer.len(), 2);
+    assert_eq!(answer[1].record_type(), RecordType::RRSIG);
+    assert_eq!(dnssec::covered(answer[1]), u16::from(RecordType::A));
+    // Asked for by type, RRSIGs come without DO, all of them.
+    let by_type = z.lookup(&n("www.example.com."), RecordType::RRSIG, false);
+    assert_eq!(all(&by_type, &by_type.answer).len(), 2);
+    // DO on an unsigned zone changes nothing.
+    let unsigned = zone();
+    let a = unsigned.lookup_dnssec(&n("web.example.com."), RecordType::A, false, true);
+    assert!(!a.dnssec);
+}
+
+#[test]
+fn wildcard_expansion_keeps_rrsig_labels_and_proves_no_closer_match() {
+    let z = signed_zone();
+    let ans = z.lookup_dnssec(&n("x.w.example.com."), RecordType::A, false, true);
+    let answer = all(&ans, &ans.answer);
+    assert_eq!(answer.len(), 2);
+    for r in &answer {
+        assert_eq!(r.name, n("x.w.example.com."));
+    }
+    let RData::Unknown { rdata, .. } = &answer[1].data else {
+        panic!("RRSIG kept as wire bytes");
+    };
+    assert_eq!(rdata.anything[3], 3, "labels field of *.w.example.com");
+    let auth = all(&ans, &ans.authority);
+    let nsecs: Vec<_> = auth
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NSEC)
+        .collect();
+    assert_eq!(nsecs.len(), 1);
+    assert_eq!(nsecs[0].name, n("*.w.example.com."));
+    assert!(
+        auth.iter()
+            .any(|r| dnssec::covered(r) == u16::from(RecordType::NSEC))
+    );
+}
+
+#[test]
+fn nxdomain_proof_and_signed_negative_soa() {
+    let z = signed_zone();
+    let ans = z.lookup_dnssec(&n("a.example.com."), RecordType::A, false, true);
+    assert_eq!(ans.outcome, Outcome::NxDomain);
+    let auth = all(&ans, &ans.authority);
+    let soa_sig = auth
+        .iter()
+        .find(|r| dnssec::covered(r) == u16::from(RecordType::SOA))
+        .unwrap();
+    assert_eq!(soa_sig.ttl, 300, "RRSIG(SOA) TTL follows the negative SOA");
+    // The name and the wildcard *.example.com fall in the same span: one NSEC.
+    let nsecs: Vec<_> = auth
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NSEC)
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(nsecs, [n("example.com.")]);
+    // Without DO, just the SOA.
+    let plain = z.lookup(&n("a.example.com."), RecordType::A, false);
+    assert_eq!(all(&plain, &plain.authority).len(), 1);
+}
+
+#[test]
+fn earliest_signature_expiration() {
+    let z = signed_zone();
+    let now = 1_800_000_000;
+    assert_eq!(z.earliest_signature_expiration(now), Some(1_900_000_000));
+    assert_eq!(zone().earliest_signature_expiration(now), None);
+}
+
+#[test]
+fn nsec3_owners_are_not_names_of_the_zone() {
+    let mut recs = zone_records();
+    let owner = "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.example.com.";
+    let mut w = vec![1, 0, 0, 0, 0, 20];
+    w.extend_from_slice(&[0u8; 20]);
+    recs.push(raw(owner, RecordType::NSEC3, w));
+    let z = Zone::build(&n("example.com."), recs, &BuildLimits::default()).unwrap();
+    let ans = z.lookup(&n(owner), RecordType::A, false);
+    assert_eq!(ans.outcome, Outcome::NxDomain);
+}
+
+#[test]
+fn nsec_cover_search_matches_brute_force_on_a_big_zone() {
+    let owners: Vec<String> = (0..20_000u32)
+        .map(|i| match i % 3 {
+            0 => format!("h{i}.example.com."),
+            1 => format!("x{}.s{}.example.com.", i * 7919 % 1000, i % 50),
+            _ => format!("{}.example.com.", i * 104_729 % 99_991),
+        })
+        .collect();
+    let z = Zone::build(
+        &n("example.com."),
+        signed_records(&owners),
+        &BuildLimits::default(),
+    )
+    .unwrap();
+    let rev = |s: &Name| -> Vec<Vec<u8>> {
+        s.iter()
+            .map(|l| l.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    };
+    let mut sorted: Vec<Vec<Vec<u8>>> = z
+        .records()
+        .filter(|r| r.record_type() == RecordType::NSEC)
+        .map(|r| rev(&r.name))
+        .collect();
+    sorted.sort();
+    let queries = 2000;
+    let start = std::time::Instant::now();
+    let mut checked = 0;
+    for i in 0..queries {
+        let q = n(&format!("q{}.s{}.example.com.", i * 31, i % 60));
+        let ans = z.lookup_dnssec(&q, RecordType::A, false, true);
+        if ans.outcome != Outcome::NxDomain {
+            continue;
+        }
+        let first_nsec = all(&ans, &ans.authority)
+            .into_iter()
+            .find(|r| r.record_type() == RecordType::NSEC)
+            .unwrap()
+            .name
+            .clone();
+        let key = rev(&q);
+        let i = sorted.partition_point(|o| *o <= key);
+        let want = &sorted[if i == 0 { sorted.len() - 1 } else { i - 1 }];
+        assert_eq!(rev(&first_nsec), *want, "cover of {q}");
+        checked += 1;
+    }
+    assert!(checked > queries / 2);
+    eprintln!(
+        "NSEC NXDOMAIN proofs in a {}-name zone: {:?} per lookup (debug build)",
+        sorted.len(),
+        start.elapsed() / queries
+    );
+}
