@@ -1,0 +1,381 @@
+"""The servers under test (Knot, NSD, Outpost) and the primary (BIND), each
+a foreground child process on 127.0.0.1 with all its files in one
+directory, stopped by PID."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from soa import dig_serial
+
+ZONE = "example.com"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+_next_port = 20000 + (os.getpid() % 500) * 20
+
+
+def free_port():
+    """A port free for UDP and TCP on 127.0.0.1, below the ephemeral range
+    (so dnsperf's source ports never take it)."""
+    global _next_port
+    for _ in range(2000):
+        p = _next_port
+        _next_port = 20000 + (_next_port - 20000 + 1) % 12000
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+            try:
+                u.bind(("127.0.0.1", p))
+                t.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port on 127.0.0.1 in 20000-32000")
+
+
+def need(tool, package):
+    for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"):
+        p = os.path.join(d, tool)
+        if os.access(p, os.X_OK):
+            return p
+    found = shutil.which(tool)
+    if found:
+        return found
+    sys.exit(f"bench: `{tool}` not found: install the Debian package `{package}`")
+
+
+def _stat(pid):
+    """(ppid, utime+stime+cutime+cstime in ticks) of a process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    # After the command: state ppid ... utime(12th) stime cutime cstime.
+    return int(fields[1]), sum(int(x) for x in fields[11:15])
+
+
+def process_tree(root):
+    """root and all its descendants (NSD forks its server processes)."""
+    parent = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            st = _stat(int(e))
+            if st:
+                parent[int(e)] = st[0]
+    tree = {root} if root in parent else set()
+    grew = True
+    while grew:
+        grew = False
+        for pid, pp in parent.items():
+            if pp in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Server:
+    """One running server. `threads` is the number of query-serving threads
+    (or processes, for NSD); `cpu` pins it (and every thread or process it
+    makes) to that CPU."""
+
+    def __init__(self, name, workdir, threads=1, cpu=None):
+        self.name = name
+        self.dir = os.path.join(workdir, name.lower())
+        os.makedirs(self.dir, exist_ok=True)
+        self.threads = threads
+        self.cpu = cpu
+        self.port = free_port()
+        self.proc = None
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.started_at = None
+
+    # Subclasses: fill in the config, return the command line.
+    def command(self):
+        raise NotImplementedError
+
+    def pids(self):
+        """Every process making up the server now."""
+        if self.proc is None:
+            return set()
+        pids = process_tree(self.proc.pid)
+        pidfile = getattr(self, "pidfile", None)
+        if pidfile:
+            try:
+                with open(pidfile) as f:
+                    pids |= process_tree(int(f.read().split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass
+        return pids
+
+    def start(self):
+        cmd = self.command()
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu)] + cmd
+        logf = open(self.log, "wb")
+        self.started_at = time.monotonic()
+        # A session of its own: a terminal's Ctrl-C reaches only the harness,
+        # which then stops the servers itself, in order.
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=logf,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        text = ""
+        for path in [self.log] + getattr(self, "extra_logs", []):
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.read().splitlines()[-n:]
+                text += f"--- {path}\n" + "\n".join(lines) + "\n"
+            except OSError:
+                pass
+        return text
+
+    def wait_serial(self, serial, timeout, hint=""):
+        """Waits until `dig +short` shows the zone's SOA with `serial`."""
+        end = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < end:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) before serving "
+                                   f"{ZONE} serial {serial}\n{self.log_tail()}")
+            seen = dig_serial(self.port, ZONE)
+            if seen == serial:
+                return time.monotonic() - self.started_at
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} on port {self.port} did not serve {ZONE} serial {serial} "
+                           f"within {timeout:.0f} s (serves {seen}){hint}\n{self.log_tail()}")
+
+    def cpu_seconds(self):
+        """CPU time (user + system) of all the server's processes and the
+        children they reaped."""
+        total = 0
+        for pid in self.pids():
+            st = _stat(pid)
+            if st:
+                total += st[1]
+        return total / CLK_TCK
+
+    def peak_rss_kib(self):
+        """VmHWM of the server's largest process (NSD's processes share
+        most pages copy-on-write, so a sum would overcount)."""
+        return max((vm_hwm_kib(p) for p in self.pids()), default=0)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = self.pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        end = time.monotonic() + 5
+        while time.monotonic() < end and any(_stat(p) for p in pids - {self.proc.pid}):
+            time.sleep(0.1)
+        for pid in pids:
+            if _stat(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def version(self):
+        raise NotImplementedError
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Bind(Server):
+    """The primary: serves the generated zone, transfers to 127.0.0.1."""
+
+    def __init__(self, workdir, zonefile):
+        super().__init__("BIND", workdir)
+        self.zonefile = zonefile
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "named.conf")
+        _write(conf, f"""options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {self.port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    allow-transfer {{ 127.0.0.1; }};
+    transfer-source 127.0.0.1;
+    notify no;
+    transfers-out 20;
+}};
+logging {{ category default {{ default_stderr; }}; }};
+zone "{ZONE}" {{ type primary; file "{self.zonefile}"; }};
+""")
+        # -g: foreground, log to stderr, no privilege drop.
+        return [need("named", "bind9"), "-g", "-c", conf]
+
+    def version(self):
+        return subprocess.run([need("named", "bind9"), "-v"], capture_output=True, text=True).stdout.strip()
+
+
+class Knot(Server):
+    def __init__(self, workdir, primary_port, threads=1, cpu=None):
+        super().__init__("Knot", workdir, threads, cpu)
+        self.primary_port = primary_port
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "knot.conf")
+        # Secondary held in memory only: no zone file written back, no
+        # journal, like Outpost's and NSD's in-memory serving.
+        _write(conf, f"""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{self.port}
+    udp-workers: {self.threads}
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "{d}/knot.sock"
+log:
+  - target: stderr
+    any: notice
+database:
+    storage: "{d}"
+remote:
+  - id: primary
+    address: 127.0.0.1@{self.primary_port}
+acl:
+  - id: notify_in
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "{d}"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: {ZONE}
+    master: primary
+    acl: [notify_in]
+""")
+        # Foreground is knotd's default.
+        return [need("knotd", "knot"), "-c", conf]
+
+    def version(self):
+        return subprocess.run([need("knotd", "knot"), "-V"], capture_output=True, text=True).stdout.strip()
+
+
+class Nsd(Server):
+    def __init__(self, workdir, primary_port, threads=1, cpu=None):
+        super().__init__("NSD", workdir, threads, cpu)
+        self.primary_port = primary_port
+        self.pidfile = os.path.join(self.dir, "nsd.pid")
+        self.extra_logs = [os.path.join(self.dir, "nsd.log")]
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "nsd.conf")
+        # rrl-ratelimit 0: response rate limiting off (dnsperf would trip
+        # it); reuseport: one socket per server process, as Knot does per
+        # UDP worker.
+        _write(conf, f"""server:
+    ip-address: 127.0.0.1
+    port: {self.port}
+    do-ip6: no
+    server-count: {self.threads}
+    tcp-count: 100
+    reuseport: yes
+    username: ""
+    chroot: ""
+    zonesdir: "{d}"
+    database: ""
+    zonelistfile: "{d}/zone.list"
+    pidfile: "{self.pidfile}"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    logfile: "{d}/nsd.log"
+    verbosity: 1
+    zonefiles-write: 0
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "{ZONE}"
+    zonefile: "{ZONE}.bak"
+    request-xfr: 127.0.0.1@{self.primary_port} NOKEY
+    allow-notify: 127.0.0.1 NOKEY
+""")
+        # -d: foreground.
+        return [need("nsd", "nsd"), "-d", "-c", conf]
+
+    def version(self):
+        out = subprocess.run([need("nsd", "nsd"), "-v"], capture_output=True, text=True)
+        return (out.stdout + out.stderr).splitlines()[0].strip()
+
+
+class Outpost(Server):
+    """mode "seed": serves the generated zone file as its seed_file, no
+    primaries. mode "secondary": transfers it from the primary."""
+
+    def __init__(self, workdir, binary, mode, primary_port, zonefile, threads=1, cpu=None):
+        super().__init__("Outpost", workdir, threads, cpu)
+        self.binary = binary
+        self.mode = mode
+        self.primary_port = primary_port
+        self.zonefile = zonefile
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "outpost.toml")
+        if self.mode == "seed":
+            zone = f'primaries = []\nseed_file = "{self.zonefile}"\n'
+        else:
+            zone = f'primaries = ["127.0.0.1:{self.primary_port}"]\n'
+        _write(conf, f"""[server]
+listen = ["127.0.0.1:{self.port}"]
+data_dir = "{d}/data"
+udp_workers = {self.threads}
+log_level = "warn"
+
+[[zone]]
+name = "{ZONE}"
+{zone}""")
+        return [self.binary, "serve", "--config", conf]
+
+    def version(self):
+        return subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()

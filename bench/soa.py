@@ -1,0 +1,70 @@
+"""SOA serial lookups: `dig +short` for load waits, a raw UDP query for the
+50 ms ingest polls (spawning dig 20 times a second would blur the timing)."""
+
+import random
+import socket
+import struct
+import subprocess
+
+
+def dig_serial(port, zone, timeout=1):
+    """The serial `dig +short` shows, or None."""
+    try:
+        out = subprocess.run(
+            ["dig", "+short", f"+time={timeout}", "+tries=1", "@127.0.0.1", "-p", str(port), zone, "SOA"],
+            capture_output=True, text=True, timeout=timeout + 5,
+        ).stdout.split()
+    except subprocess.TimeoutExpired:
+        return None
+    if len(out) >= 3 and out[2].isdigit():
+        return int(out[2])
+    return None
+
+
+def _encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def _skip_name(msg, pos):
+    while True:
+        n = msg[pos]
+        if n == 0:
+            return pos + 1
+        if n & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + n
+
+
+def udp_serial(port, zone, timeout=0.2):
+    """The SOA serial over one UDP query (no retry), or None."""
+    qid = random.randrange(65536)
+    query = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + _encode_name(zone) + struct.pack(">HH", 6, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(query, ("127.0.0.1", port))
+            msg, _ = s.recvfrom(65535)
+        except OSError:
+            return None
+    try:
+        rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
+        if rid != qid or flags & 0xF != 0:
+            return None
+        pos = 12
+        for _ in range(qd):
+            pos = _skip_name(msg, pos) + 4
+        for _ in range(an):
+            pos = _skip_name(msg, pos)
+            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
+            pos += 10
+            if rtype == 6:
+                p = _skip_name(msg, _skip_name(msg, pos))
+                return struct.unpack(">I", msg[p:p + 4])[0]
+            pos += rdlen
+    except (struct.error, IndexError):
+        return None
+    return None
