@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod history;
+pub mod notify;
 pub mod persist;
 pub mod refresh;
 pub mod rr;

@@ -23,9 +23,13 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::ZoneConfig;
+use crate::history::History;
 use crate::persist::{self, Recovery, ZonePaths, ZoneState};
 use crate::store::ZoneEntry;
-use crate::xfr::client::{self, XfrError};
+use crate::notify;
+use crate::xfr::client::{self, XfrError, XfrErrorKind};
+use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
+use crate::xfr::ixfr;
 use crate::zone::{BuildLimits, Zone, ZoneError};
 use crate::zonefile;
 use scheduler::{Scheduler, instant_at};
@@ -113,6 +117,8 @@ pub struct ZoneRuntime {
     pub config: ZoneConfig,
     pub entry: Arc<ZoneEntry>,
     pub paths: ZonePaths,
+    /// Recent differences, for IXFR to downstream secondaries.
+    pub history: History,
     state: Mutex<ZoneRuntimeState>,
 }
 
@@ -225,6 +231,7 @@ impl ZoneRuntime {
             }
         }
         let rt = ZoneRuntime {
+            history: History::new(config.ixfr_history),
             config,
             entry,
             paths,
@@ -236,6 +243,12 @@ impl ZoneRuntime {
 
     pub fn name(&self) -> &Name {
         &self.config.name
+    }
+
+    /// Time left before our copy expires, for the EDNS EXPIRE option we hand
+    /// downstream (RFC 7314 §3); `None` while there is no copy.
+    pub fn expires_in(&self, now: UnixTime) -> Option<Duration> {
+        self.lock().timers.as_ref().and_then(|t| t.expires_in(now))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ZoneRuntimeState> {
@@ -569,7 +582,10 @@ async fn check(zone: &ZoneRuntime) {
             outcome = Some(Ok(()));
             break;
         }
-        match transfer_zone(zone, primary, soa.serial).await {
+        // A seed copy may differ from the primary's version of the same
+        // serial, and an operator's retransfer wants the whole zone.
+        let incremental = has_copy && !from_seed && !force;
+        match transfer_zone(zone, primary, soa.serial, incremental).await {
             Ok(()) => {
                 outcome = Some(Ok(()));
                 break;
@@ -579,7 +595,6 @@ async fn check(zone: &ZoneRuntime) {
                 outcome = Some(Err(e));
             }
         }
-        let _ = has_copy;
     }
     let now = UnixTime::now();
     {
@@ -612,39 +627,155 @@ fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
     }
 }
 
-/// Transfers the zone from `primary`, checks it, writes it to disk and puts
-/// it in service. The old copy keeps serving until all of that succeeded.
+/// What a transfer brought: the whole zone, or differences to our copy.
+enum Fetched {
+    Full {
+        records: Vec<Record>,
+        /// How the full zone came: "AXFR", or why IXFR fell back.
+        method: String,
+    },
+    Diffs(Vec<IxfrDiff>),
+}
+
+/// Whether an IXFR failure is the primary's IXFR (answered with an error
+/// code or a malformed stream), which AXFR may work around; an unreachable
+/// primary or a TSIG failure would fail AXFR the same way.
+fn ixfr_fallback_reason(e: &XfrError) -> Option<String> {
+    match &e.kind {
+        XfrErrorKind::Interp(InterpError::Rcode(rcode)) => Some(format!("IXFR answered {rcode}")),
+        XfrErrorKind::Interp(i) => Some(format!("broken IXFR: {i}")),
+        XfrErrorKind::Wire(w) => Some(format!("malformed IXFR: {w}")),
+        XfrErrorKind::NoSoa => Some("IXFR without SOA".into()),
+        _ => None,
+    }
+}
+
+/// Transfers the zone from `primary` (IXFR when `incremental` and we have a
+/// copy, AXFR otherwise or as the fallback), checks it, writes it to disk
+/// and puts it in service. The old copy keeps serving until all of that
+/// succeeded.
 async fn transfer_zone(
     zone: &ZoneRuntime,
     primary: SocketAddr,
     announced: u32,
+    incremental: bool,
 ) -> Result<(), RefreshError> {
     let cfg = &zone.config;
     let started = std::time::Instant::now();
-    let result = client::axfr(
-        primary,
-        &cfg.name,
-        cfg.key.as_ref(),
-        cfg.limits,
-        cfg.transfer_timeout,
-        cfg.idle_timeout,
-    )
-    .await?;
-    let expire_option = result.expire;
-    let (messages, bytes) = (result.messages, result.bytes);
+    let old = zone.entry.snapshot();
+    let mut fallback: Option<String> = None;
+    let mut fetched = None;
+    let (mut expire_option, mut messages, mut bytes) = (None, 0, 0);
+    if let (true, Some(old)) = (incremental, &old) {
+        match client::ixfr(
+            primary,
+            &cfg.name,
+            old.soa(),
+            cfg.key.as_ref(),
+            cfg.limits,
+            cfg.transfer_timeout,
+            cfg.idle_timeout,
+        )
+        .await
+        {
+            Ok(t) => {
+                (expire_option, messages, bytes) = (t.expire, t.messages, t.bytes);
+                match t.data {
+                    TransferData::Full(records) => {
+                        fetched = Some(Fetched::Full {
+                            records,
+                            method: "AXFR-style answer to IXFR".into(),
+                        });
+                    }
+                    TransferData::Incremental(diffs) => fetched = Some(Fetched::Diffs(diffs)),
+                    TransferData::UpToDate(soa) => {
+                        fallback = Some(format!(
+                            "IXFR says serial {:?} is current, the SOA query announced {announced}",
+                            ixfr::soa_serial(&soa).ok()
+                        ));
+                    }
+                }
+            }
+            Err(e) => match ixfr_fallback_reason(&e) {
+                Some(reason) => fallback = Some(reason),
+                None => return Err(e.into()),
+            },
+        }
+    }
+    // Diffs are applied off the runtime; a failure there falls back too.
+    let mut applied: Option<(Vec<Record>, Vec<IxfrDiff>)> = None;
+    if let (Some(Fetched::Diffs(diffs)), Some(old)) = (fetched.take(), &old) {
+        let old = old.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let last = diffs
+                .last()
+                .and_then(|d| ixfr::soa_serial(&d.new_soa).ok())
+                .unwrap_or(announced);
+            // The primary may have moved past what its SOA announced, but
+            // not stopped short of it.
+            let expected = if timers::serial_gt(last, announced) {
+                last
+            } else {
+                announced
+            };
+            ixfr::apply(old.records(), &diffs, expected).map(|r| (r, diffs))
+        })
+        .await
+        .map_err(|e| RefreshError::Task {
+            zone: cfg.name.to_string(),
+            error: e.to_string(),
+        })?;
+        match result {
+            Ok(r) => applied = Some(r),
+            Err(e) => fallback = Some(format!("IXFR does not apply to our copy: {e}")),
+        }
+    }
+    if let Some(reason) = &fallback {
+        warn!(zone = %cfg.name, %primary, "{reason}; falling back to AXFR");
+    }
+    let (records, method, diffs) = match (applied, fetched) {
+        (Some((records, diffs)), _) => (records, "IXFR".to_string(), Some(diffs)),
+        (None, Some(Fetched::Full { records, method })) => (records, method, None),
+        _ => {
+            let result = client::axfr(
+                primary,
+                &cfg.name,
+                cfg.key.as_ref(),
+                cfg.limits,
+                cfg.transfer_timeout,
+                cfg.idle_timeout,
+            )
+            .await?;
+            (expire_option, messages, bytes) = (result.expire, result.messages, result.bytes);
+            let method = match fallback {
+                Some(reason) => format!("AXFR (fallback: {reason})"),
+                None => "AXFR".to_string(),
+            };
+            (result.records, method, None)
+        }
+    };
     let name = cfg.name.clone();
     let limits = build_limits(cfg);
     let paths = zone.paths.clone();
     let last_primary = Some(primary);
+    let keep_history = cfg.ixfr_history > 0;
+    let old_serial = old.as_ref().map(|o| o.serial());
     // Building and writing a big zone is CPU and disk work: off the runtime.
-    let built = tokio::task::spawn_blocking(move || -> Result<Zone, RefreshError> {
+    let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
         let zone =
-            Zone::build(&name, result.records, &limits).map_err(|error| RefreshError::Build {
+            Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
                 zone: name.to_string(),
                 primary,
                 error: Box::new(error),
             })?;
-        Ok(zone)
+        // What downstream IXFR clients will be sent for this change.
+        let history = match (diffs, &old) {
+            _ if !keep_history => None,
+            (Some(d), _) => Some(d),
+            (None, Some(old)) => ixfr::diff(old.records(), zone.records()).ok().map(|d| vec![d]),
+            (None, None) => None,
+        };
+        Ok((zone, history))
     })
     .await
     .map_err(|e| RefreshError::Task {
@@ -696,7 +827,13 @@ async fn transfer_zone(
     })?;
     let serial = built.serial();
     let records = built.record_count();
+    let changed = old_serial != Some(serial);
+    let new_soa = built.soa().clone();
     zone.entry.swap(built);
+    match history {
+        Some(d) => zone.history.push(d),
+        None => zone.history.clear(),
+    }
     {
         let mut st = zone.lock();
         st.timers = Some(new_timers);
@@ -704,7 +841,10 @@ async fn transfer_zone(
         st.last_primary = last_primary;
     }
     zone.apply_expiry(now);
-    info!(zone = %cfg.name, %primary, serial, records, messages, bytes,
-          seconds = started.elapsed().as_secs_f64(), "AXFR done, new copy in service");
+    info!(zone = %cfg.name, %primary, serial, records, messages, bytes, method = %method,
+          seconds = started.elapsed().as_secs_f64(), "transfer done, new copy in service");
+    if changed && !cfg.notify.is_empty() {
+        notify::spawn(cfg, &new_soa);
+    }
     Ok(())
 }
