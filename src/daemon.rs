@@ -85,12 +85,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         runtimes.iter().map(|z| z.entry.clone()),
     )));
 
-    let mut server = Server::new(Handler::new(store.clone()));
+    let zones = runtimes.len();
+    let (refresher, refresh_task) = Refresher::start(runtimes);
+    let keys = config.keys.values().cloned().collect();
+    let mut server = Server::new(Handler::with_secondary(store.clone(), refresher, keys));
     for addr in &config.server.listen {
         bind(&mut server, *addr).await?;
     }
-    info!(listen = ?config.server.listen, zones = runtimes.len(), "outpost serving");
-    let (_refresher, refresh_task) = Refresher::start(runtimes);
+    info!(listen = ?config.server.listen, zones, "outpost serving");
 
     wait_for_shutdown().await;
     info!("shutting down");

@@ -92,7 +92,13 @@ mod tests {
         for x in [serial, 1, 1, 1, 1] {
             w.extend_from_slice(&x.to_be_bytes());
         }
-        rr::record(Name::from_ascii("example.").unwrap(), RecordType::SOA, 60, &w).unwrap()
+        rr::record(
+            Name::from_ascii("example.").unwrap(),
+            RecordType::SOA,
+            60,
+            &w,
+        )
+        .unwrap()
     }
 
     fn d(from: u32, to: u32) -> IxfrDiff {

@@ -24,9 +24,9 @@ use tracing::{error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::history::History;
+use crate::notify;
 use crate::persist::{self, Recovery, ZonePaths, ZoneState};
 use crate::store::ZoneEntry;
-use crate::notify;
 use crate::xfr::client::{self, XfrError, XfrErrorKind};
 use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
 use crate::xfr::ixfr;
@@ -762,17 +762,18 @@ async fn transfer_zone(
     let old_serial = old.as_ref().map(|o| o.serial());
     // Building and writing a big zone is CPU and disk work: off the runtime.
     let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
-        let zone =
-            Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
-                zone: name.to_string(),
-                primary,
-                error: Box::new(error),
-            })?;
+        let zone = Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
+            zone: name.to_string(),
+            primary,
+            error: Box::new(error),
+        })?;
         // What downstream IXFR clients will be sent for this change.
         let history = match (diffs, &old) {
             _ if !keep_history => None,
             (Some(d), _) => Some(d),
-            (None, Some(old)) => ixfr::diff(old.records(), zone.records()).ok().map(|d| vec![d]),
+            (None, Some(old)) => ixfr::diff(old.records(), zone.records())
+                .ok()
+                .map(|d| vec![d]),
             (None, None) => None,
         };
         Ok((zone, history))

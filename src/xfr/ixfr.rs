@@ -20,7 +20,9 @@ pub enum IxfrError {
         got: u32,
         expected: u32,
     },
-    #[error("difference {index} (serial {from} to {to}) deletes {record}, which the copy does not have")]
+    #[error(
+        "difference {index} (serial {from} to {to}) deletes {record}, which the copy does not have"
+    )]
     MissingDeletion {
         index: usize,
         from: u32,
@@ -197,7 +199,9 @@ pub fn diff<'a>(
     }
     let mut deleted: Vec<Record> = old_set.into_values().cloned().collect();
     // A stable order keeps what we send reproducible.
-    deleted.sort_by(|a, b| (key(a).owner, u16::from(a.record_type())).cmp(&(key(b).owner, u16::from(b.record_type()))));
+    deleted.sort_by(|a, b| {
+        (key(a).owner, u16::from(a.record_type())).cmp(&(key(b).owner, u16::from(b.record_type())))
+    });
     Ok(IxfrDiff {
         old_soa: old_soa.ok_or(IxfrError::NoSoa)?,
         new_soa: new_soa.ok_or(IxfrError::NoSoa)?,
@@ -263,8 +267,18 @@ mod tests {
     #[test]
     fn applies_chained_sequences() {
         let diffs = [
-            d(1, 2, vec![a("WWW.Example.", 2, 999)], vec![a("www.example.", 3, 60)]),
-            d(2, 5, vec![txt("t.example.", "Hello")], vec![txt("t.example.", "bye")]),
+            d(
+                1,
+                2,
+                vec![a("WWW.Example.", 2, 999)],
+                vec![a("www.example.", 3, 60)],
+            ),
+            d(
+                2,
+                5,
+                vec![txt("t.example.", "Hello")],
+                vec![txt("t.example.", "bye")],
+            ),
         ];
         let out = apply(&base(), &diffs, 5).unwrap();
         assert_eq!(soa_serial(&out[0]).unwrap(), 5);
@@ -280,17 +294,40 @@ mod tests {
     #[test]
     fn rejects_broken_sequences() {
         // Deleting what is not there.
-        let e = apply(&base(), &[d(1, 2, vec![a("www.example.", 9, 60)], vec![])], 2).unwrap_err();
-        assert!(matches!(e, IxfrError::MissingDeletion { index: 0, .. }), "{e}");
+        let e = apply(
+            &base(),
+            &[d(1, 2, vec![a("www.example.", 9, 60)], vec![])],
+            2,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, IxfrError::MissingDeletion { index: 0, .. }),
+            "{e}"
+        );
         // TXT is byte-exact: case matters inside its data.
-        let e = apply(&base(), &[d(1, 2, vec![txt("t.example.", "hello")], vec![])], 2).unwrap_err();
+        let e = apply(
+            &base(),
+            &[d(1, 2, vec![txt("t.example.", "hello")], vec![])],
+            2,
+        )
+        .unwrap_err();
         assert!(matches!(e, IxfrError::MissingDeletion { .. }), "{e}");
         // Ending elsewhere than announced.
         let e = apply(&base(), &[d(1, 2, vec![], vec![])], 3).unwrap_err();
-        assert_eq!(e, IxfrError::WrongFinalSerial { got: 2, expected: 3 });
+        assert_eq!(
+            e,
+            IxfrError::WrongFinalSerial {
+                got: 2,
+                expected: 3
+            }
+        );
         // A gap between sequences.
-        let e = apply(&base(), &[d(1, 2, vec![], vec![]), d(3, 4, vec![], vec![])], 4)
-            .unwrap_err();
+        let e = apply(
+            &base(),
+            &[d(1, 2, vec![], vec![]), d(3, 4, vec![], vec![])],
+            4,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             IxfrError::SerialGap {

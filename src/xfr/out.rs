@@ -124,6 +124,14 @@ fn tsig_record(tail: &[u8]) -> Result<Record<TSIG>, OutError> {
     Ok(rec)
 }
 
+/// The record sections of one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Sections<'s, 'a> {
+    pub answers: &'s [&'a Record],
+    pub authority: &'s [&'a Record],
+    pub additional: &'s [&'a Record],
+}
+
 /// Sends one message made of `meta`, the request's question and `answers`,
 /// signed when `signer` is given.
 pub async fn send<R: ResponseHandler>(
@@ -135,13 +143,32 @@ pub async fn send<R: ResponseHandler>(
     edns: Option<&Edns>,
     signer: Option<&mut Signer>,
 ) -> Result<ResponseInfo, OutError> {
+    let sections = Sections {
+        answers,
+        authority: &[],
+        additional: &[],
+    };
+    send_sections(handle, protocol, queries, meta, sections, edns, signer).await
+}
+
+/// Sends one message with all three record sections, signed when `signer`
+/// is given.
+pub async fn send_sections<R: ResponseHandler>(
+    handle: &mut R,
+    protocol: Protocol,
+    queries: &Queries,
+    meta: Metadata,
+    sections: Sections<'_, '_>,
+    edns: Option<&Edns>,
+    signer: Option<&mut Signer>,
+) -> Result<ResponseInfo, OutError> {
     let build = || {
         let mut r = MessageResponseBuilder::new(queries, None).build(
             meta,
-            answers.iter().copied(),
+            sections.answers.iter().copied(),
+            sections.authority.iter().copied(),
             iter::empty(),
-            iter::empty(),
-            iter::empty(),
+            sections.additional.iter().copied(),
         );
         if let Some(e) = edns {
             r.set_edns(e);
@@ -358,7 +385,11 @@ mod tests {
             records.push(rr::record(owner, RecordType::A, 60, &[10, b[1], b[2], b[3]]).unwrap());
         }
         let zone = Arc::new(Zone::build(&origin, records, &Default::default()).unwrap());
-        for alg in [Algorithm::HmacMd5, Algorithm::HmacSha256, Algorithm::HmacSha512] {
+        for alg in [
+            Algorithm::HmacMd5,
+            Algorithm::HmacSha256,
+            Algorithm::HmacSha512,
+        ] {
             let key = Key::new(n("Transfer.Key."), alg, b"secret-secret-secret".to_vec());
             let query = wire::axfr_query(0x4242, &origin);
             let signed = tsig::sign_request(&query, &key, tsig::now_secs()).unwrap();
