@@ -120,7 +120,14 @@ impl RequestHandler for Handler {
             key: None,
             signer: None,
         };
-        if request.signature.is_some() {
+        // hickory built without its DNSSEC features leaves the TSIG record
+        // among the additional records instead of lifting it out.
+        let signed = request.signature.is_some()
+            || request
+                .additionals
+                .last()
+                .is_some_and(|r| r.record_type() == RecordType::TSIG);
+        if signed {
             match self.verify_tsig(request) {
                 Ok(a) => auth = a,
                 Err(rejection) => {

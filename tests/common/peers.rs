@@ -42,6 +42,10 @@ pub struct Options {
     /// Keep the differences between zone file versions so IXFR is answered
     /// incrementally (BIND `ixfr-from-differences`, Knot journal of changes).
     pub ixfr: bool,
+    /// Listen on this port instead of a free one picked at start, for
+    /// servers whose address must be known before they run (a NOTIFY target
+    /// of a server started earlier).
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +353,7 @@ impl Bind {
         need("rndc", "bind9-utils");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let ctl_port = free_port();
         let files = write_zones(dir.path(), zones);
         let mut c = String::new();
@@ -386,7 +390,8 @@ impl Bind {
                 .iter()
                 .map(|a| format!("{} port {}; ", a.ip(), a.port()))
                 .collect();
-            format!("notify explicit; also-notify {{ {targets}}};")
+            // BIND waits notify-delay (5 s) after a change by default.
+            format!("notify explicit; notify-delay 0; also-notify {{ {targets}}};")
         };
         let ixfr = if opts.ixfr {
             "ixfr-from-differences yes;"
@@ -467,7 +472,7 @@ impl Knot {
         need("knotc", "knot");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let files = write_zones(dir.path(), zones);
         let mut c = format!(
             r#"server:
@@ -585,7 +590,7 @@ impl Nsd {
         need("nsd-control", "nsd");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let files = write_zones(dir.path(), zones);
         let mut c = format!(
             r#"server:
