@@ -513,7 +513,7 @@ impl Handler {
             )
             .await;
         }
-        info!(zone = %zone_name, %peer, kind = content.kind(), signed = auth.key.is_some(),
+        info!(zone = %zone_name, %peer, kind = %content.kind(), signed = auth.key.is_some(),
               "transfer out");
         // The request's question, owned, for the messages of the stream.
         let Ok(queries) = Queries::read(
