@@ -177,3 +177,62 @@ pub async fn notify(
         attempts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rr;
+
+    /// A target that ignores the first NOTIFY and answers the second:
+    /// the retry gets through.
+    #[tokio::test]
+    async fn retries_until_answered() {
+        let zone = Name::from_ascii("example.").unwrap();
+        let mut w = Vec::new();
+        wire::put_name(&mut w, &zone);
+        wire::put_name(&mut w, &zone);
+        w.extend_from_slice(&[0; 20]);
+        let soa = rr::record(zone.clone(), RecordType::SOA, 60, &w).unwrap();
+        let target = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = target.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut buf = vec![0u8; 512];
+            let mut seen = 0;
+            loop {
+                let (len, peer) = target.recv_from(&mut buf).await.unwrap();
+                let q = Message::parse(&buf[..len]).unwrap();
+                assert_eq!(q.header.opcode(), wire::OPCODE_NOTIFY);
+                seen += 1;
+                if seen == 2 {
+                    let mut b =
+                        MessageBuilder::new(q.header.id, wire::OPCODE_NOTIFY, wire::FLAG_QR);
+                    b.question(&zone, RecordType::SOA, wire::CLASS_IN);
+                    target.send_to(&b.finish().unwrap(), peer).await.unwrap();
+                    return seen;
+                }
+            }
+        });
+        let zone = Name::from_ascii("example.").unwrap();
+        let tries = notify(addr, &zone, &soa, None, 3, Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert_eq!(tries, 2);
+        assert_eq!(server.await.unwrap(), 2);
+        // Nobody there at all: gives up after the given tries.
+        let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let e = notify(
+            silent.local_addr().unwrap(),
+            &zone,
+            &soa,
+            None,
+            2,
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, NotifyError::NoAnswer { attempts: 2, .. }),
+            "{e}"
+        );
+    }
+}

@@ -190,6 +190,38 @@ notify = [\"127.0.0.1:{knot_port}\"]
     let expire = axfr.expire.expect("EXPIRE on the AXFR");
     assert!((1_209_000..=1_209_600).contains(&expire), "{expire}");
     assert_eq!(axfr.signed_messages, axfr.messages);
+
+    // IXFR out: from the history, "up to date", and the whole zone for a
+    // serial the history does not hold (RFC 1995 §4).
+    let ixfr = |serial: u32| {
+        let mut soa = axfr.records[0].clone();
+        if let hickory_proto::rr::RData::SOA(s) = &mut soa.data {
+            s.serial = serial;
+        }
+        rt.block_on(client::ixfr(
+            op.addr,
+            &n(ZONE),
+            &soa,
+            Some(&k),
+            Default::default(),
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .unwrap()
+        .data
+    };
+    use outpost::xfr::interp::TransferData;
+    match ixfr(1) {
+        TransferData::Incremental(d) => {
+            assert_eq!(d.len(), 1);
+            assert_eq!(d[0].added.len(), 1, "{d:?}");
+            assert!(d[0].deleted.is_empty(), "{d:?}");
+        }
+        other => panic!("IXFR from 1: {other:?}"),
+    }
+    assert!(matches!(ixfr(2), TransferData::UpToDate(_)));
+    // Serial 0 is older than 2 but not in the history.
+    assert!(matches!(ixfr(0), TransferData::Full(r) if r.len() == 6));
 }
 
 fn outpost_with_acl(zone_text: &str, acl: &str) -> (tempfile::TempDir, Outpost) {
