@@ -181,8 +181,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         runtimes.iter().map(|z| z.entry.clone()),
     )));
 
+    let zones = runtimes.len();
     let events = Arc::new(Events::default());
-    let handler = Handler::new(store.clone(), events.clone());
+    let (refresher, refresh_task) = Refresher::start(runtimes, events.clone());
+    let keys = config.keys.values().cloned().collect();
+    let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys);
     let mut server = Server::new(handler.clone());
     let udp_shutdown = CancellationToken::new();
     for addr in &config.server.listen {
@@ -198,8 +201,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding TCP {addr}"))?;
         server.register_listener(tcp, TCP_IDLE, 65535 + 2);
     }
-    info!(listen = ?config.server.listen, zones = runtimes.len(), "outpost serving");
-    let (refresher, refresh_task) = Refresher::start(runtimes);
+    info!(listen = ?config.server.listen, zones, "outpost serving");
 
     let shutdown = CancellationToken::new();
     let daemon = Arc::new(Daemon {

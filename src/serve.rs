@@ -1,23 +1,30 @@
-//! The hickory `RequestHandler`: queries answered from the store.
+//! The hickory `RequestHandler`: queries answered from the store, NOTIFY
+//! in, and zone transfers out.
 //!
 //! hickory parses the request (and answers FORMERR itself when it cannot) and
-//! encodes the response; everything in between is ours: zone selection, the
-//! lookup, EDNS, and truncation by whole RRsets.
+//! encodes the response; everything in between is ours: TSIG, zone
+//! selection, the lookup, EDNS, and truncation by whole RRsets. Signed
+//! replies and transfers go through [`crate::xfr::out`].
 
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use tracing::debug;
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use tracing::{debug, info, warn};
 
 use crate::metrics::{Events, QueryCounters};
+use crate::refresh::timers::{UnixTime, serial_gt};
+use crate::refresh::{Refresher, ZoneRuntime};
 use crate::store::Store;
+use crate::tsig::{self, Key, StreamSigner};
+use crate::wire;
+use crate::xfr::out::{self, Content, Signer, Transfer};
 use crate::zone::key::WireName;
 use crate::zone::{Answer, Item};
 
@@ -33,12 +40,60 @@ const EDE_ZONE_EXPIRED: u16 = 24;
 pub struct Handler {
     store: Arc<Store>,
     events: Arc<Events>,
+    /// The secondary side: zone configs, timers, history, SOA checks.
+    /// `None` serves the store alone (no NOTIFY, no transfers out).
+    refresher: Option<Arc<Refresher>>,
+    /// Every configured TSIG key, for verifying signed requests.
+    keys: Vec<Key>,
 }
 
 impl Handler {
     pub fn new(store: Arc<Store>, events: Arc<Events>) -> Self {
-        Handler { store, events }
+        Handler {
+            store,
+            events,
+            refresher: None,
+            keys: Vec::new(),
+        }
     }
+
+    /// A handler that also takes NOTIFY and serves transfers.
+    pub fn with_secondary(
+        store: Arc<Store>,
+        events: Arc<Events>,
+        refresher: Arc<Refresher>,
+        keys: Vec<Key>,
+    ) -> Self {
+        Handler {
+            store,
+            events,
+            refresher: Some(refresher),
+            keys,
+        }
+    }
+
+    fn runtime(&self, zone: &Name) -> Option<Arc<ZoneRuntime>> {
+        self.refresher.as_ref()?.zone(zone)
+    }
+}
+
+/// What the request's TSIG said.
+struct Auth {
+    /// The verified key, if the request was signed.
+    key: Option<Name>,
+    signer: Option<Signer>,
+}
+
+/// The EDNS EXPIRE option (RFC 7314) for a zone, when the client asked for
+/// it: the time left before our own copy expires.
+fn expire_option(request: &Request, zone: Option<&ZoneRuntime>) -> Option<EdnsOption> {
+    request.edns.as_ref()?.option(EdnsCode::Expire)?;
+    let left = zone?.expires_in(UnixTime::now())?;
+    let secs = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
+    Some(EdnsOption::Unknown(
+        wire::EDNS_EXPIRE,
+        secs.to_be_bytes().to_vec(),
+    ))
 }
 
 /// What the section lengths of an answer are cut to so that it fits.
@@ -78,19 +133,59 @@ impl RequestHandler for Handler {
             )
             .await;
         }
+        let mut auth = Auth {
+            key: None,
+            signer: None,
+        };
+        // hickory built without its DNSSEC features leaves the TSIG record
+        // among the additional records instead of lifting it out.
+        let additionals = &request.additionals;
+        let tsig_at = additionals
+            .iter()
+            .position(|r| r.record_type() == RecordType::TSIG);
+        // RFC 8945 §5.1: a TSIG anywhere but last is a format error.
+        if tsig_at.is_some_and(|i| i + 1 != additionals.len()) {
+            out.response_code = ResponseCode::FormErr;
+            return send_empty(
+                builder,
+                out,
+                edns_out.as_ref(),
+                &mut response_handle,
+                &self.events.unmatched,
+            )
+            .await;
+        }
+        let signed = request.signature.is_some() || tsig_at.is_some();
+        if signed {
+            match self.verify_tsig(request) {
+                Ok(a) => auth = a,
+                Err(rejection) => {
+                    if meta.op_code == OpCode::Notify
+                        && let Some(q) = request.queries.queries().first()
+                    {
+                        self.events
+                            .notify(&q.original().name().to_lowercase().to_string(), "refused");
+                    }
+                    out.response_code = ResponseCode::from(0, rejection.rcode);
+                    let mut signer = Signer::Reject(rejection);
+                    return send_signed(
+                        request,
+                        &mut response_handle,
+                        out,
+                        &[],
+                        edns_out.as_ref(),
+                        Some(&mut signer),
+                    )
+                    .await;
+                }
+            }
+        }
         match meta.op_code {
             OpCode::Query => {}
             OpCode::Notify => {
-                // NOTIFY handling arrives with the secondary machinery.
-                out.response_code = ResponseCode::Refused;
-                return send_empty(
-                    builder,
-                    out,
-                    edns_out.as_ref(),
-                    &mut response_handle,
-                    &self.events.unmatched,
-                )
-                .await;
+                return self
+                    .notify(request, out, auth, edns_out.as_ref(), &mut response_handle)
+                    .await;
             }
             _ => {
                 out.response_code = ResponseCode::NotImp;
@@ -119,9 +214,7 @@ impl RequestHandler for Handler {
         let query = queries[0].original();
         let qtype = query.query_type();
         let qname = query.name();
-        if query.query_class() != DNSClass::IN
-            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
-        {
+        if query.query_class() != DNSClass::IN {
             out.response_code = ResponseCode::Refused;
             return send_empty(
                 builder,
@@ -131,6 +224,11 @@ impl RequestHandler for Handler {
                 &self.events.unmatched,
             )
             .await;
+        }
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return self
+                .transfer(request, qtype, out, auth, edns_out, response_handle)
+                .await;
         }
 
         let wire = WireName::from_name(qname);
@@ -171,6 +269,13 @@ impl RequestHandler for Handler {
             }
         };
 
+        if qtype == RecordType::SOA
+            && let Some(e) = edns_out.as_mut()
+            && let Some(o) = expire_option(request, self.runtime(zone.origin()).as_deref())
+        {
+            e.options_mut().insert(o);
+        }
+
         let tcp = request.protocol() != Protocol::Udp;
         let answer = zone.lookup_dnssec(
             qname,
@@ -189,7 +294,8 @@ impl RequestHandler for Handler {
                 .as_ref()
                 .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD))
         };
-        let opt_len = edns_out.as_ref().map_or(0, opt_size);
+        let opt_len = edns_out.as_ref().map_or(0, opt_size)
+            + auth.signer.as_ref().map_or(0, |_| TSIG_RESERVE);
         let fit = fit(
             &answer,
             request.queries.as_bytes(),
@@ -197,6 +303,43 @@ impl RequestHandler for Handler {
         );
         out.truncation = fit.truncated;
         debug!(name = %qname, %qtype, rcode = %out.response_code, "query");
+
+        if let Some(signer) = auth.signer.as_mut() {
+            let answers: Vec<&Record> = answer.answer[..fit.answer]
+                .iter()
+                .flat_map(|i| answer.records(i))
+                .collect();
+            let authority: Vec<&Record> = answer.authority[..fit.authority]
+                .iter()
+                .flat_map(|i| answer.records(i))
+                .collect();
+            let additional: Vec<&Record> = answer.additional[..fit.additional]
+                .iter()
+                .flat_map(|i| answer.records(i))
+                .collect();
+            let sections = out::Sections {
+                answers: &answers,
+                authority: &authority,
+                additional: &additional,
+            };
+            return match out::send_sections(
+                &mut response_handle,
+                request.protocol(),
+                &request.queries,
+                out,
+                sections,
+                edns_out.as_ref(),
+                Some(signer),
+            )
+            .await
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    debug!(error = %e, "sending signed response failed");
+                    failed(out)
+                }
+            };
+        }
 
         let response = builder.build(
             out,
@@ -224,6 +367,284 @@ impl RequestHandler for Handler {
                 debug!(error = %e, "sending response failed");
                 failed(out)
             }
+        }
+    }
+}
+
+/// Room left for a TSIG record in a signed UDP answer: key and algorithm
+/// names (at most 255 octets each, in practice far less), fixed fields and
+/// the longest MAC.
+const TSIG_RESERVE: usize = 2 * 64 + 10 + 16 + 64;
+
+impl Handler {
+    /// Verifies a signed request against the configured keys. `Err` carries
+    /// the signer of the error reply (NOTAUTH, or FORMERR for a bad MAC
+    /// size).
+    fn verify_tsig(&self, request: &Request) -> Result<Auth, Box<tsig::Rejection>> {
+        let raw = request.as_slice();
+        let parsed = match wire::Message::parse(raw) {
+            Ok(p) => p,
+            // hickory parsed it; our stricter reader did not. Without the
+            // TSIG's position nothing can be verified.
+            Err(e) => {
+                debug!(peer = %request.src(), "cannot read signed request: {e}");
+                return Ok(Auth {
+                    key: None,
+                    signer: None,
+                });
+            }
+        };
+        match tsig::verify_request(raw, &parsed, &self.keys, tsig::now_secs()) {
+            Ok(Some(v)) => Ok(Auth {
+                key: Some(v.key.name.clone()),
+                signer: Some(Signer::Stream(StreamSigner::new(&v.key, &v.mac))),
+            }),
+            Ok(None) => Ok(Auth {
+                key: None,
+                signer: None,
+            }),
+            Err(rejection) => {
+                let zone = request
+                    .queries
+                    .queries()
+                    .first()
+                    .map(|q| q.original().name().to_string())
+                    .unwrap_or_default();
+                warn!(peer = %request.src(), zone, opcode = ?request.metadata.op_code,
+                      "request refused: {rejection}");
+                Err(rejection)
+            }
+        }
+    }
+
+    /// NOTIFY (RFC 1996): accepted for a configured zone from its
+    /// primaries or `notify_from`, signed with the zone's key when it has
+    /// one; an accepted NOTIFY asks for an SOA check now.
+    async fn notify<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut out: Metadata,
+        mut auth: Auth,
+        edns: Option<&Edns>,
+        handle: &mut R,
+    ) -> ResponseInfo {
+        let peer = request.src();
+        let queries = request.queries.queries();
+        let (zone_name, ok_question) = match queries {
+            [q] => (
+                q.original().name().to_lowercase(),
+                q.original().query_type() == RecordType::SOA
+                    && q.original().query_class() == DNSClass::IN,
+            ),
+            _ => (Name::root(), false),
+        };
+        out.response_code = if !ok_question {
+            ResponseCode::FormErr
+        } else {
+            match self.runtime(&zone_name) {
+                None => {
+                    warn!(zone = %zone_name, %peer, "NOTIFY refused: not a zone of ours");
+                    ResponseCode::Refused
+                }
+                Some(z) if !z.config.notify_allowed(peer.ip()) => {
+                    warn!(zone = %zone_name, %peer,
+                          "NOTIFY refused: sender is neither a primary nor in notify_from");
+                    ResponseCode::Refused
+                }
+                Some(z)
+                    if z.config
+                        .key
+                        .as_ref()
+                        .is_some_and(|k| auth.key.as_ref() != Some(&k.name)) =>
+                {
+                    let key = &z.config.key.as_ref().expect("checked").name;
+                    warn!(zone = %zone_name, %peer, signed_with = ?auth.key.as_ref().map(Name::to_string),
+                          "NOTIFY refused: the zone requires TSIG key {key}");
+                    ResponseCode::Refused
+                }
+                Some(_) => {
+                    let serial = request.answers.iter().find_map(|r| match &r.data {
+                        RData::SOA(soa) if r.name.to_lowercase() == zone_name => Some(soa.serial),
+                        _ => None,
+                    });
+                    let checking = self
+                        .refresher
+                        .as_ref()
+                        .is_some_and(|r| r.check_now(&zone_name, serial));
+                    info!(zone = %zone_name, %peer, ?serial, checking,
+                          "NOTIFY accepted{}", if checking { "" } else { ": serial not newer than ours" });
+                    out.authoritative = true;
+                    ResponseCode::NoError
+                }
+            }
+        };
+        let result = if out.response_code == ResponseCode::NoError {
+            "accepted"
+        } else {
+            "refused"
+        };
+        self.events.notify(&zone_name.to_string(), result);
+        send_signed(request, handle, out, &[], edns, auth.signer.as_mut()).await
+    }
+
+    /// AXFR and IXFR out, to the clients `allow_transfer` lets in.
+    async fn transfer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        qtype: RecordType,
+        mut out: Metadata,
+        mut auth: Auth,
+        mut edns: Option<Edns>,
+        mut handle: R,
+    ) -> ResponseInfo {
+        let peer = request.src();
+        let zone_name = request.queries.queries()[0]
+            .original()
+            .name()
+            .to_lowercase();
+        let runtime = self.runtime(&zone_name);
+        let refuse = |why: &str| {
+            warn!(zone = %zone_name, %peer, %qtype, "transfer refused: {why}");
+            ResponseCode::Refused
+        };
+        let snapshot = match &runtime {
+            None => Err(refuse("not a zone of ours")),
+            Some(z) if !z.config.transfer_allowed(peer.ip(), auth.key.as_ref()) => {
+                Err(refuse("not in allow_transfer"))
+            }
+            Some(_) if qtype == RecordType::AXFR && request.protocol() == Protocol::Udp => {
+                Err(refuse("AXFR over UDP"))
+            }
+            Some(z) => match z.entry.snapshot() {
+                Some(s) if !z.entry.is_expired() => Ok(s),
+                _ => Err(ResponseCode::ServFail),
+            },
+        };
+        let zone = match snapshot {
+            Ok(z) => z,
+            Err(rcode) => {
+                out.response_code = rcode;
+                return send_signed(
+                    request,
+                    &mut handle,
+                    out,
+                    &[],
+                    edns.as_ref(),
+                    auth.signer.as_mut(),
+                )
+                .await;
+            }
+        };
+        let runtime = runtime.expect("a snapshot comes from a runtime");
+        out.authoritative = true;
+        if let Some(e) = edns.as_mut()
+            && let Some(o) = expire_option(request, Some(&runtime))
+        {
+            e.options_mut().insert(o);
+        }
+        let content = if qtype == RecordType::AXFR {
+            Content::Full(zone)
+        } else {
+            let client = request.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            });
+            let Some(client) = client else {
+                out.response_code = ResponseCode::FormErr;
+                return send_signed(
+                    request,
+                    &mut handle,
+                    out,
+                    &[],
+                    edns.as_ref(),
+                    auth.signer.as_mut(),
+                )
+                .await;
+            };
+            let ours = zone.serial();
+            if client == ours || serial_gt(client, ours) || request.protocol() == Protocol::Udp {
+                // Current (or ahead): our SOA alone. Over UDP the same
+                // answer tells the client to come back over TCP (RFC 1995 §2).
+                Content::UpToDate(zone)
+            } else {
+                match runtime.history.since(client, ours) {
+                    Some(diffs) => Content::Incremental {
+                        current: zone,
+                        diffs,
+                    },
+                    None => {
+                        info!(zone = %zone_name, %peer, client, ours,
+                              "IXFR from a serial not in the history: sending the whole zone");
+                        Content::Full(zone)
+                    }
+                }
+            }
+        };
+        if request.protocol() == Protocol::Udp {
+            let Content::UpToDate(z) = &content else {
+                unreachable!("only the lone SOA goes over UDP")
+            };
+            return send_signed(
+                request,
+                &mut handle,
+                out,
+                &[z.soa()],
+                edns.as_ref(),
+                auth.signer.as_mut(),
+            )
+            .await;
+        }
+        info!(zone = %zone_name, %peer, kind = %content.kind(), signed = auth.key.is_some(),
+              "transfer out");
+        // The request's question, owned, for the messages of the stream.
+        let Ok(queries) = Queries::read(
+            &mut BinDecoder::new(request.queries.as_bytes()),
+            request.queries.len(),
+        ) else {
+            return failed(out);
+        };
+        Transfer {
+            handle,
+            queries,
+            meta: out,
+            edns,
+            signer: auth.signer,
+            content,
+            zone: zone_name.to_string(),
+            peer,
+        }
+        .spawn();
+        ResponseInfo::from(Header {
+            metadata: out,
+            counts: HeaderCounts::default(),
+        })
+    }
+}
+
+/// One answer with only an answer section, signed when `signer` is given.
+async fn send_signed<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    meta: Metadata,
+    answers: &[&Record],
+    edns: Option<&Edns>,
+    signer: Option<&mut Signer>,
+) -> ResponseInfo {
+    match out::send(
+        handle,
+        request.protocol(),
+        &request.queries,
+        meta,
+        answers,
+        edns,
+        signer,
+    )
+    .await
+    {
+        Ok(info) => info,
+        Err(e) => {
+            debug!(error = %e, "sending response failed");
+            failed(meta)
         }
     }
 }

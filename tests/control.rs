@@ -165,6 +165,15 @@ min_expire = \"1s\"
     assert!(metric(&m, "outpost_response_size_bytes_count{protocol=\"udp\"}").unwrap() >= 7.0);
     assert!(m.contains("outpost_build_info{version=\""));
     assert!(
+        metric(
+            &m,
+            "outpost_transfers_total{zone=\"example.com.\",kind=\"axfr\",result=\"success\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "{m}"
+    );
+    assert!(
         request(control, "GET", "/health", None)
             .unwrap()
             .starts_with("ok")

@@ -23,9 +23,14 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::ZoneConfig;
+use crate::history::History;
+use crate::metrics::Events;
+use crate::notify;
 use crate::persist::{self, Recovery, ZonePaths, ZoneState};
 use crate::store::ZoneEntry;
-use crate::xfr::client::{self, XfrError};
+use crate::xfr::client::{self, XfrError, XfrErrorKind};
+use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
+use crate::xfr::ixfr;
 use crate::zone::{BuildLimits, Zone, ZoneError};
 use crate::zonefile;
 use scheduler::{Scheduler, instant_at};
@@ -115,6 +120,8 @@ pub struct ZoneRuntime {
     pub config: ZoneConfig,
     pub entry: Arc<ZoneEntry>,
     pub paths: ZonePaths,
+    /// Recent differences, for IXFR to downstream secondaries.
+    pub history: History,
     state: Mutex<ZoneRuntimeState>,
 }
 
@@ -228,6 +235,7 @@ impl ZoneRuntime {
             }
         }
         let rt = ZoneRuntime {
+            history: History::new(config.ixfr_history),
             config,
             entry,
             paths,
@@ -262,10 +270,17 @@ impl ZoneRuntime {
         };
         ZoneRuntime {
             paths: self.paths.clone(),
+            history: self.history.resized(config.ixfr_history),
             config,
             entry: self.entry.clone(),
             state: Mutex::new(state),
         }
+    }
+
+    /// Time left before our copy expires, for the EDNS EXPIRE option we hand
+    /// downstream (RFC 7314 §3); `None` while there is no copy.
+    pub fn expires_in(&self, now: UnixTime) -> Option<Duration> {
+        self.lock().timers.as_ref().and_then(|t| t.expires_in(now))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ZoneRuntimeState> {
@@ -429,6 +444,7 @@ pub fn load_seed(config: &ZoneConfig) -> Result<Option<Zone>, RefreshError> {
 
 /// Runs the refresh of every secondary zone.
 pub struct Refresher {
+    events: Arc<Events>,
     zones: RwLock<HashMap<Name, Arc<ZoneRuntime>>>,
     scheduler: Scheduler<Name>,
     permits: Arc<Semaphore>,
@@ -442,9 +458,13 @@ impl std::fmt::Debug for Refresher {
 
 impl Refresher {
     /// Starts the scheduler and the task that runs due checks.
-    pub fn start(zones: Vec<Arc<ZoneRuntime>>) -> (Arc<Refresher>, JoinHandle<()>) {
+    pub fn start(
+        zones: Vec<Arc<ZoneRuntime>>,
+        events: Arc<Events>,
+    ) -> (Arc<Refresher>, JoinHandle<()>) {
         let (scheduler, due) = Scheduler::spawn();
         let refresher = Arc::new(Refresher {
+            events,
             zones: RwLock::new(HashMap::new()),
             scheduler,
             permits: Arc::new(Semaphore::new(PARALLEL_CHECKS)),
@@ -534,7 +554,7 @@ impl Refresher {
             let this = self.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                check(&zone).await;
+                check(&zone, &this.events).await;
                 let now = UnixTime::now();
                 if this.zone(&name).is_some() {
                     this.scheduler
@@ -546,7 +566,7 @@ impl Refresher {
 }
 
 /// One check of one zone: SOA query, transfer if needed, persist, swap.
-async fn check(zone: &ZoneRuntime) {
+async fn check(zone: &ZoneRuntime, events: &Events) {
     let now = UnixTime::now();
     zone.apply_expiry(now);
     let (our_serial, has_copy, from_seed, force) = {
@@ -605,17 +625,26 @@ async fn check(zone: &ZoneRuntime) {
             outcome = Some(Ok(()));
             break;
         }
-        match transfer_zone(zone, primary, soa.serial).await {
-            Ok(()) => {
+        // A seed copy may differ from the primary's version of the same
+        // serial, and an operator's retransfer wants the whole zone.
+        let incremental = has_copy && !from_seed && !force;
+        let zone_label = cfg.name.to_string();
+        match transfer_zone(zone, primary, soa.serial, incremental).await {
+            Ok(kind) => {
+                events.transfer(&zone_label, kind, "success");
                 outcome = Some(Ok(()));
                 break;
             }
             Err(e) => {
                 error!("{e}");
+                events.transfer(
+                    &zone_label,
+                    if incremental { "ixfr" } else { "axfr" },
+                    "failure",
+                );
                 outcome = Some(Err(e));
             }
         }
-        let _ = has_copy;
     }
     let now = UnixTime::now();
     {
@@ -648,47 +677,165 @@ fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
     }
 }
 
-/// Transfers the zone from `primary`, checks it, writes it to disk and puts
-/// it in service. The old copy keeps serving until all of that succeeded.
+/// What a transfer brought: the whole zone, or differences to our copy.
+enum Fetched {
+    Full {
+        records: Vec<Record>,
+        /// How the full zone came: "AXFR", or why IXFR fell back.
+        method: String,
+    },
+    Diffs(Vec<IxfrDiff>),
+}
+
+/// Whether an IXFR failure is the primary's IXFR (answered with an error
+/// code or a malformed stream), which AXFR may work around; an unreachable
+/// primary or a TSIG failure would fail AXFR the same way.
+fn ixfr_fallback_reason(e: &XfrError) -> Option<String> {
+    match &e.kind {
+        XfrErrorKind::Interp(InterpError::Rcode(rcode)) => Some(format!("IXFR answered {rcode}")),
+        XfrErrorKind::Interp(i) => Some(format!("broken IXFR: {i}")),
+        XfrErrorKind::Wire(w) => Some(format!("malformed IXFR: {w}")),
+        XfrErrorKind::NoSoa => Some("IXFR without SOA".into()),
+        _ => None,
+    }
+}
+
+/// Transfers the zone from `primary` (IXFR when `incremental` and we have a
+/// copy, AXFR otherwise or as the fallback), checks it, writes it to disk
+/// and puts it in service. The old copy keeps serving until all of that
+/// succeeded.
 async fn transfer_zone(
     zone: &ZoneRuntime,
     primary: SocketAddr,
     announced: u32,
-) -> Result<(), RefreshError> {
+    incremental: bool,
+) -> Result<&'static str, RefreshError> {
     let cfg = &zone.config;
     let started = std::time::Instant::now();
-    let result = client::axfr(
-        primary,
-        &cfg.name,
-        cfg.key.as_ref(),
-        cfg.limits,
-        cfg.transfer_timeout,
-        cfg.idle_timeout,
-    )
-    .await?;
-    let expire_option = result.expire;
-    let (messages, bytes) = (result.messages, result.bytes);
+    let old = zone.entry.snapshot();
+    let mut fallback: Option<String> = None;
+    let mut fetched = None;
+    let (mut expire_option, mut messages, mut bytes) = (None, 0, 0);
+    if let (true, Some(old)) = (incremental, &old) {
+        match client::ixfr(
+            primary,
+            &cfg.name,
+            old.soa(),
+            cfg.key.as_ref(),
+            cfg.limits,
+            cfg.transfer_timeout,
+            cfg.idle_timeout,
+        )
+        .await
+        {
+            Ok(t) => {
+                (expire_option, messages, bytes) = (t.expire, t.messages, t.bytes);
+                match t.data {
+                    TransferData::Full(records) => {
+                        fetched = Some(Fetched::Full {
+                            records,
+                            method: "AXFR-style answer to IXFR".into(),
+                        });
+                    }
+                    TransferData::Incremental(diffs) => fetched = Some(Fetched::Diffs(diffs)),
+                    TransferData::UpToDate(soa) => {
+                        fallback = Some(format!(
+                            "IXFR says serial {:?} is current, the SOA query announced {announced}",
+                            ixfr::soa_serial(&soa).ok()
+                        ));
+                    }
+                }
+            }
+            Err(e) => match ixfr_fallback_reason(&e) {
+                Some(reason) => fallback = Some(reason),
+                None => return Err(e.into()),
+            },
+        }
+    }
+    // Diffs are applied off the runtime; a failure there falls back too.
+    let mut applied: Option<(Vec<Record>, Vec<IxfrDiff>)> = None;
+    if let (Some(Fetched::Diffs(diffs)), Some(old)) = (fetched.take(), &old) {
+        let old = old.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let last = diffs
+                .last()
+                .and_then(|d| ixfr::soa_serial(&d.new_soa).ok())
+                .unwrap_or(announced);
+            // The primary may have moved past what its SOA announced, but
+            // not stopped short of it.
+            let expected = if timers::serial_gt(last, announced) {
+                last
+            } else {
+                announced
+            };
+            ixfr::apply(old.records(), &diffs, expected).map(|r| (r, diffs))
+        })
+        .await
+        .map_err(|e| RefreshError::Task {
+            zone: cfg.name.to_string(),
+            error: e.to_string(),
+        })?;
+        match result {
+            Ok(r) => applied = Some(r),
+            Err(e) => fallback = Some(format!("IXFR does not apply to our copy: {e}")),
+        }
+    }
+    if let Some(reason) = &fallback {
+        warn!(zone = %cfg.name, %primary, "{reason}; falling back to AXFR");
+    }
+    let (records, method, diffs) = match (applied, fetched) {
+        (Some((records, diffs)), _) => (records, "IXFR".to_string(), Some(diffs)),
+        (None, Some(Fetched::Full { records, method })) => (records, method, None),
+        _ => {
+            let result = client::axfr(
+                primary,
+                &cfg.name,
+                cfg.key.as_ref(),
+                cfg.limits,
+                cfg.transfer_timeout,
+                cfg.idle_timeout,
+            )
+            .await?;
+            (expire_option, messages, bytes) = (result.expire, result.messages, result.bytes);
+            let method = match fallback {
+                Some(reason) => format!("AXFR (fallback: {reason})"),
+                None => "AXFR".to_string(),
+            };
+            (result.records, method, None)
+        }
+    };
     let name = cfg.name.clone();
     let limits = build_limits(cfg);
     let paths = zone.paths.clone();
     let last_primary = Some(primary);
     let zonemd = cfg.zonemd;
+    let keep_history = cfg.ixfr_history > 0;
+    let old_serial = old.as_ref().map(|o| o.serial());
     // Building and writing a big zone is CPU and disk work: off the runtime.
-    let built = tokio::task::spawn_blocking(move || -> Result<Zone, RefreshError> {
-        crate::zonemd::check_transfer(&name, &result.records, zonemd).map_err(|error| {
+    let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
+        // ZONEMD covers the whole zone as it now stands, after any IXFR.
+        crate::zonemd::check_transfer(&name, &records, zonemd).map_err(|error| {
             RefreshError::Build {
                 zone: name.to_string(),
                 primary,
                 error: Box::new(error.into()),
             }
         })?;
-        let zone =
-            Zone::build(&name, result.records, &limits).map_err(|error| RefreshError::Build {
-                zone: name.to_string(),
-                primary,
-                error: Box::new(error),
-            })?;
-        Ok(zone)
+        let zone = Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
+            zone: name.to_string(),
+            primary,
+            error: Box::new(error),
+        })?;
+        // What downstream IXFR clients will be sent for this change.
+        let history = match (diffs, &old) {
+            _ if !keep_history => None,
+            (Some(d), _) => Some(d),
+            (None, Some(old)) => ixfr::diff(old.records(), zone.records())
+                .ok()
+                .map(|d| vec![d]),
+            (None, None) => None,
+        };
+        Ok((zone, history))
     })
     .await
     .map_err(|e| RefreshError::Task {
@@ -740,7 +887,13 @@ async fn transfer_zone(
     })?;
     let serial = built.serial();
     let records = built.record_count();
+    let changed = old_serial != Some(serial);
+    let new_soa = built.soa().clone();
     zone.entry.swap(built);
+    match history {
+        Some(d) => zone.history.push(d),
+        None => zone.history.clear(),
+    }
     {
         let mut st = zone.lock();
         st.timers = Some(new_timers);
@@ -748,7 +901,17 @@ async fn transfer_zone(
         st.last_primary = last_primary;
     }
     zone.apply_expiry(now);
-    info!(zone = %cfg.name, %primary, serial, records, messages, bytes,
-          seconds = started.elapsed().as_secs_f64(), "AXFR done, new copy in service");
-    Ok(())
+    info!(zone = %cfg.name, %primary, serial, records, messages, bytes, method = %method,
+          seconds = started.elapsed().as_secs_f64(), "transfer done, new copy in service");
+    if changed && !cfg.notify.is_empty() {
+        notify::spawn(cfg, &new_soa);
+    }
+    // The metric's kind: what finally brought the copy in.
+    Ok(if method == "IXFR" {
+        "ixfr"
+    } else if method.starts_with("AXFR (fallback") || method.starts_with("AXFR-style") {
+        "axfr-fallback"
+    } else {
+        "axfr"
+    })
 }

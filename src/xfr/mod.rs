@@ -2,3 +2,5 @@
 
 pub mod client;
 pub mod interp;
+pub mod ixfr;
+pub mod out;

@@ -42,6 +42,10 @@ pub struct Options {
     /// Keep the differences between zone file versions so IXFR is answered
     /// incrementally (BIND `ixfr-from-differences`, Knot journal of changes).
     pub ixfr: bool,
+    /// Listen on this port instead of a free one picked at start, for
+    /// servers whose address must be known before they run (a NOTIFY target
+    /// of a server started earlier).
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +353,7 @@ impl Bind {
         need("rndc", "bind9-utils");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let ctl_port = free_port();
         let files = write_zones(dir.path(), zones);
         let mut c = String::new();
@@ -381,12 +385,19 @@ impl Bind {
         let notify = if opts.notify.is_empty() {
             "notify no;".to_string()
         } else {
+            // With a transfer key, NOTIFY is signed with it too.
+            let key = opts
+                .transfer_key
+                .as_ref()
+                .map(|k| format!(" key \"{}\"", k.trim_end_matches('.')))
+                .unwrap_or_default();
             let targets: String = opts
                 .notify
                 .iter()
-                .map(|a| format!("{} port {}; ", a.ip(), a.port()))
+                .map(|a| format!("{} port {}{key}; ", a.ip(), a.port()))
                 .collect();
-            format!("notify explicit; also-notify {{ {targets}}};")
+            // BIND waits notify-delay (5 s) after a change by default.
+            format!("notify explicit; notify-delay 0; also-notify {{ {targets}}};")
         };
         let ixfr = if opts.ixfr {
             "ixfr-from-differences yes;"
@@ -467,7 +478,7 @@ impl Knot {
         need("knotc", "knot");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let files = write_zones(dir.path(), zones);
         let mut c = format!(
             r#"server:
@@ -507,6 +518,9 @@ database:
                 a.port()
             )
             .unwrap();
+            if let Some(k) = &opts.transfer_key {
+                writeln!(c, "    key: {}", k.trim_end_matches('.')).unwrap();
+            }
         }
         for (i, s) in opts.secondaries.iter().enumerate() {
             write!(
@@ -525,6 +539,17 @@ database:
             writeln!(c, "    key: {}", k.trim_end_matches('.')).unwrap();
         }
         c.push_str("  - id: notify_in\n    address: 127.0.0.1\n    action: notify\n");
+        // Knot matches a signed NOTIFY only against rules naming its key.
+        for (i, s) in opts.secondaries.iter().enumerate() {
+            if let Some(k) = &s.key {
+                write!(
+                    c,
+                    "  - id: notify_in{i}\n    address: 127.0.0.1\n    action: notify\n    key: {}\n",
+                    k.trim_end_matches('.')
+                )
+                .unwrap();
+            }
+        }
         // Without IXFR the journal is off: it would make Knot prefer its own
         // history over edited zone files, and tests want the file to be the
         // truth. With IXFR, Knot diffs each new file against the old zone.
@@ -561,8 +586,9 @@ database:
         for (i, s) in opts.secondaries.iter().enumerate() {
             write!(
                 c,
-                "  - domain: {}\n    master: primary{i}\n    acl: [xfr, notify_in]\n{notify_list}",
-                s.zone.trim_end_matches('.')
+                "  - domain: {}\n    master: primary{i}\n    acl: [xfr, notify_in{}]\n{notify_list}",
+                s.zone.trim_end_matches('.'),
+                if s.key.is_some() { i.to_string() } else { String::new() }
             )
             .unwrap();
         }
@@ -585,7 +611,7 @@ impl Nsd {
         need("nsd-control", "nsd");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let files = write_zones(dir.path(), zones);
         let mut c = format!(
             r#"server:
