@@ -131,7 +131,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Respo
             records: s.records,
             last_contact: s.last_contact,
             served: s.served,
-            signatures_expire: None,
+            signatures_expire: s.signatures_expire_at,
         })
         .collect();
     let text = metrics::render(&samples, d.events());

@@ -140,6 +140,11 @@ pub struct ZoneStatus {
     pub expires_in: Option<u64>,
     pub last_error: Option<String>,
     pub records: usize,
+    /// Signed zones: when the first RRSIG of the served copy expires.
+    pub signatures_expire_at: Option<u64>,
+    /// Set when signatures expire before the zone would, or already have:
+    /// validating resolvers would then reject what Outpost still serves.
+    pub signature_warning: Option<String>,
 }
 
 pub fn timer_bounds(config: &ZoneConfig) -> TimerBounds {
@@ -242,6 +247,9 @@ impl ZoneRuntime {
             state: Mutex::new(state),
         };
         rt.apply_expiry(now);
+        if let Some(w) = rt.status(now).signature_warning {
+            warn!(zone = %rt.name(), "{w}");
+        }
         rt
     }
 
@@ -337,7 +345,9 @@ impl ZoneRuntime {
 
     pub fn status(&self, now: UnixTime) -> ZoneStatus {
         let st = self.lock();
-        let records = self.entry.snapshot().map_or(0, |z| z.record_count());
+        let snapshot = self.entry.snapshot();
+        let records = snapshot.as_ref().map_or(0, |z| z.record_count());
+        let signatures_expire_at = snapshot.as_ref().and_then(|z| z.earliest_signature_expiration(now.0));
         let (serial, state, served, last_contact, next_refresh, expires_at, expires_in) =
             match &st.timers {
                 Some(t) => {
@@ -369,7 +379,18 @@ impl ZoneRuntime {
                     None,
                 ),
             };
+        let signature_warning = signatures_expire_at.and_then(|sig| {
+            if sig <= now.0 {
+                Some(format!("RRSIGs expired at {sig} (unix time): validating resolvers reject this zone"))
+            } else if expires_at.is_some_and(|e| sig < e) {
+                Some(format!("RRSIGs expire at {sig} (unix time), before the zone's own expiry"))
+            } else {
+                None
+            }
+        });
         ZoneStatus {
+            signatures_expire_at,
+            signature_warning,
             zone: self.name().to_string(),
             serial,
             state,
