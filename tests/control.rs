@@ -384,3 +384,92 @@ fn reload_under_load_drops_no_query() {
         outpost.log_text()
     );
 }
+
+/// A signed zone whose RRSIGs run out before the zone's own expiry: the
+/// status says so and the metric carries the time.
+#[test]
+fn signatures_expiring_before_the_zone_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("zone.in"), zone_text(ZONE, 9, 3600, 600, 1_209_600)).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(d)
+            .output()
+            .unwrap_or_else(|e| panic!("{} (bind9-utils) must be installed: {e}", args[0]));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "dnssec-keygen",
+        "-q",
+        "-K",
+        ".",
+        "-a",
+        "ECDSAP256SHA256",
+        "-f",
+        "KSK",
+        ZONE,
+    ]);
+    run(&[
+        "dnssec-keygen",
+        "-q",
+        "-K",
+        ".",
+        "-a",
+        "ECDSAP256SHA256",
+        ZONE,
+    ]);
+    // Signatures valid for one hour; the zone expires after two weeks.
+    run(&[
+        "dnssec-signzone",
+        "-S",
+        "-K",
+        ".",
+        "-e",
+        "now+3600",
+        "-o",
+        ZONE,
+        "-f",
+        "signed.zone",
+        "zone.in",
+    ]);
+    let signed = std::fs::read_to_string(d.join("signed.zone")).unwrap();
+    let primary = Bind::start(&[(ZONE, &signed)], &[], &Options::default());
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{{port}}\"]\ndata_dir = \"{{dir}}/data\"\ncontrol = \"{control}\"\n\n\
+         [[zone]]\nname = \"example.com\"\nprimaries = [\"{}\"]\n",
+        primary.addr()
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let outpost = Outpost::start_in(out_dir.path(), &config);
+    wait_until("serial 9", Duration::from_secs(10), || {
+        soa_serial(outpost.addr, ZONE) == Some(9)
+    });
+    let s = zone_status(control, None);
+    let sig = s["signatures_expire_at"].as_u64().expect("signed zone");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(sig > now && sig <= now + 3700, "{s}");
+    assert!(
+        s["signature_warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("before the zone's own expiry")),
+        "{s}"
+    );
+    let m = request(control, "GET", "/metrics", None).unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "outpost_zone_signatures_expiry_timestamp_seconds{zone=\"example.com.\"}"
+        ),
+        Some(sig as f64)
+    );
+}

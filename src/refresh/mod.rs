@@ -347,7 +347,9 @@ impl ZoneRuntime {
         let st = self.lock();
         let snapshot = self.entry.snapshot();
         let records = snapshot.as_ref().map_or(0, |z| z.record_count());
-        let signatures_expire_at = snapshot.as_ref().and_then(|z| z.earliest_signature_expiration(now.0));
+        let signatures_expire_at = snapshot
+            .as_ref()
+            .and_then(|z| z.earliest_signature_expiration(now.0));
         let (serial, state, served, last_contact, next_refresh, expires_at, expires_in) =
             match &st.timers {
                 Some(t) => {
@@ -381,9 +383,13 @@ impl ZoneRuntime {
             };
         let signature_warning = signatures_expire_at.and_then(|sig| {
             if sig <= now.0 {
-                Some(format!("RRSIGs expired at {sig} (unix time): validating resolvers reject this zone"))
+                Some(format!(
+                    "RRSIGs expired at {sig} (unix time): validating resolvers reject this zone"
+                ))
             } else if expires_at.is_some_and(|e| sig < e) {
-                Some(format!("RRSIGs expire at {sig} (unix time), before the zone's own expiry"))
+                Some(format!(
+                    "RRSIGs expire at {sig} (unix time), before the zone's own expiry"
+                ))
             } else {
                 None
             }
