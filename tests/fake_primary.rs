@@ -136,17 +136,23 @@ fn assert_serves(outpost: &Outpost, serial: u32) {
 
 struct Case {
     behaviour: Behaviour,
-    /// The failing operation as Outpost's error names it.
-    op: &'static str,
-    /// Part of the reason Outpost must give.
+    /// How Outpost's message goes on after naming the zone, `{primary}`
+    /// standing for the address.
+    head: &'static str,
+    /// Part of the reason Outpost must give, after the head.
     reason: String,
+    /// Counts SOA queries as attempts rather than AXFR queries.
+    soa_only: bool,
 }
+
+const AXFR_FAILED: &str = "AXFR from {primary} failed: ";
 
 fn case(behaviour: Behaviour, reason: &str) -> Case {
     Case {
         behaviour,
-        op: "AXFR",
+        head: AXFR_FAILED,
         reason: reason.to_string(),
+        soa_only: false,
     }
 }
 
@@ -171,11 +177,13 @@ fn run_case(c: &Case) -> Figures {
     primary.set(records_of(&v2), c.behaviour.clone());
     // Transfer failures are errors; a failed SOA query is a warning, since
     // the next primary in the list may answer.
-    let level = if c.op == "AXFR" { "ERROR" } else { "WARN" };
-    let prefix = format!("zone example.com: {} from {} failed: ", c.op, primary.addr);
+    let level = if c.soa_only { "WARN" } else { "ERROR" };
+    let prefix = c.head.replace("{primary}", &primary.addr.to_string());
+    // Transfer errors name the zone as "example.com", build errors as
+    // "example.com."; either names it.
     let line = wait_log_line(
         &outpost,
-        &[level, &prefix, &c.reason],
+        &[level, "zone example.com", &prefix, &c.reason],
         Duration::from_secs(15),
     );
     // The reason belongs to this failure, not to some other line.
@@ -185,10 +193,10 @@ fn run_case(c: &Case) -> Figures {
     );
     // Retries: at least two more attempts after the first failure.
     let attempts = || {
-        if c.op == "AXFR" {
-            primary.axfr_queries() - axfr0
-        } else {
+        if c.soa_only {
             primary.soa_queries() - soa0
+        } else {
+            primary.axfr_queries() - axfr0
         }
     };
     wait_until(
@@ -273,9 +281,22 @@ fn misbehaving_primary_keeps_the_old_copy() {
         case(Behaviour::WrongId, "does not match query ID"),
     ];
     cases.push(Case {
+        behaviour: Behaviour::TransferSerial(1),
+        head: "transfer from {primary} ended with serial ",
+        reason: "1, but the SOA query announced 2".into(),
+        soa_only: false,
+    });
+    cases.push(Case {
+        behaviour: Behaviour::CnameBesideData,
+        head: "transfer from {primary} rejected: ",
+        reason: "example.com. has a CNAME beside other data".into(),
+        soa_only: false,
+    });
+    cases.push(Case {
         behaviour: Behaviour::SoaRcode(RCODE_REFUSED),
-        op: "SOA query",
+        head: "SOA query from {primary} failed: ",
         reason: "server answered REFUSED".into(),
+        soa_only: true,
     });
     let started = Instant::now();
     let results: Vec<_> = std::thread::scope(|s| {

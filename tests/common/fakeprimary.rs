@@ -62,6 +62,12 @@ pub enum Behaviour {
     WrongQuestion,
     /// Every message carries the query ID + 1.
     WrongId,
+    /// The stream carries the zone with this serial in its opening and
+    /// closing SOA, unlike what the SOA answer announced.
+    TransferSerial(u32),
+    /// A well-formed stream whose zone has a CNAME beside other data at the
+    /// first owner below the apex: only the zone build can refuse it.
+    CnameBesideData,
 }
 
 struct Served {
@@ -391,7 +397,10 @@ fn child(origin: &Name, label: &str) -> Name {
 /// The records of the stream, opening and closing SOA included, as
 /// `behaviour` distorts them.
 fn stream_records(origin: &Name, zone: &[Record], behaviour: &Behaviour) -> Vec<Record> {
-    let soa = zone[0].clone();
+    let soa = match behaviour {
+        Behaviour::TransferSerial(serial) => with_serial(&zone[0], *serial),
+        _ => zone[0].clone(),
+    };
     let body = &zone[1..];
     let mut out = Vec::with_capacity(zone.len() + 2);
     match behaviour {
@@ -440,6 +449,17 @@ fn stream_records(origin: &Name, zone: &[Record], behaviour: &Behaviour) -> Vec<
                 let b = (i as u32).to_be_bytes();
                 rec(big.clone(), RecordType::A, &[10, b[1], b[2], b[3]])
             }));
+        }
+        Behaviour::CnameBesideData => {
+            let owner = body
+                .iter()
+                .find(|r| r.name != *origin)
+                .expect("a record below the apex")
+                .name
+                .clone();
+            let mut target = Vec::new();
+            ::outpost::wire::put_name(&mut target, origin);
+            out.push(rec(owner, RecordType::CNAME, &target));
         }
         Behaviour::ManyTypes(n) => {
             let many = child(origin, "many-types");
