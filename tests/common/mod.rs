@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod fakeprimary;
 pub mod outpost;
 pub mod peers;
 
