@@ -100,3 +100,14 @@ pub fn rdata_len(rdata: &RData) -> usize {
         other => rdata_to_wire(other).len(),
     }
 }
+
+/// A zone's name as messages show it: without the trailing dot, except for
+/// the root.
+pub fn zone_text(zone: &Name) -> String {
+    let s = zone.to_string();
+    if s.len() > 1 {
+        s.trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}

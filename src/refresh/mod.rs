@@ -436,7 +436,7 @@ fn load_persisted(
         return Ok(None);
     }
     let fail = |error: String| RefreshError::Load {
-        zone: config.name.to_string(),
+        zone: crate::rr::zone_text(&config.name),
         source_file: paths.zone_file.display().to_string(),
         error,
     };
@@ -459,7 +459,7 @@ pub fn load_seed(config: &ZoneConfig) -> Result<Option<Zone>, RefreshError> {
         return Ok(None);
     };
     let fail = |error: String| RefreshError::Load {
-        zone: config.name.to_string(),
+        zone: crate::rr::zone_text(&config.name),
         source_file: path.display().to_string(),
         error,
     };
@@ -799,7 +799,7 @@ async fn transfer_zone(
         })
         .await
         .map_err(|e| RefreshError::Task {
-            zone: cfg.name.to_string(),
+            zone: crate::rr::zone_text(&cfg.name),
             error: e.to_string(),
         })?;
         match result {
@@ -843,13 +843,13 @@ async fn transfer_zone(
         // ZONEMD covers the whole zone as it now stands, after any IXFR.
         crate::zonemd::check_transfer(&name, &records, zonemd).map_err(|error| {
             RefreshError::Build {
-                zone: name.to_string(),
+                zone: crate::rr::zone_text(&name),
                 primary,
                 error: Box::new(error.into()),
             }
         })?;
         let zone = Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
-            zone: name.to_string(),
+            zone: crate::rr::zone_text(&name),
             primary,
             error: Box::new(error),
         })?;
@@ -866,14 +866,14 @@ async fn transfer_zone(
     })
     .await
     .map_err(|e| RefreshError::Task {
-        zone: cfg.name.to_string(),
+        zone: crate::rr::zone_text(&cfg.name),
         error: e.to_string(),
     })??;
     if built.serial() != announced
         && timers::serial_cmp(built.serial(), announced) == Some(std::cmp::Ordering::Less)
     {
         return Err(RefreshError::SerialMoved {
-            zone: cfg.name.to_string(),
+            zone: crate::rr::zone_text(&cfg.name),
             primary,
             got: built.serial(),
             announced,
@@ -905,11 +905,11 @@ async fn transfer_zone(
     })
     .await
     .map_err(|e| RefreshError::Task {
-        zone: cfg.name.to_string(),
+        zone: crate::rr::zone_text(&cfg.name),
         error: e.to_string(),
     })?
     .map_err(|error| RefreshError::Persist {
-        zone: cfg.name.to_string(),
+        zone: crate::rr::zone_text(&cfg.name),
         error,
     })?;
     let serial = built.serial();

@@ -36,7 +36,7 @@ impl fmt::Display for Op {
 /// A failed transfer or query, naming zone, operation and primary:
 /// `zone example.com: AXFR from 127.0.0.1:5300 failed: TSIG BADSIG`.
 #[derive(Debug, thiserror::Error)]
-#[error("zone {}: {op} from {primary} failed: {kind}", zone_display(.zone))]
+#[error("zone {}: {op} from {primary} failed: {kind}", crate::rr::zone_text(.zone))]
 pub struct XfrError {
     pub zone: Name,
     pub op: Op,
@@ -61,15 +61,6 @@ pub enum XfrErrorKind {
     NoSoa,
     #[error("message of {0} octets does not fit the 16-bit length prefix")]
     TooLong(usize),
-}
-
-fn zone_display(zone: &Name) -> String {
-    let s = zone.to_string();
-    if s.len() > 1 {
-        s.trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,52 +24,52 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ZoneError {
-    #[error("zone {zone}: record {owner} {rtype} is outside the zone")]
+    #[error("record {owner} {rtype} is outside the zone")]
     OutOfZone {
         zone: String,
         owner: String,
         rtype: RecordType,
     },
-    #[error("zone {zone}: record {owner} {rtype} has class {class}, only IN is served")]
+    #[error("record {owner} {rtype} has class {class}, only IN is served")]
     WrongClass {
         zone: String,
         owner: String,
         rtype: RecordType,
         class: DNSClass,
     },
-    #[error("zone {zone}: no SOA record at the apex")]
+    #[error("no SOA record at the apex")]
     NoSoa { zone: String },
-    #[error("zone {zone}: {count} SOA records at the apex, exactly one is allowed")]
+    #[error("{count} SOA records at the apex, exactly one is allowed")]
     ManySoa { zone: String, count: usize },
-    #[error("zone {zone}: SOA record at {owner}, which is not the apex")]
+    #[error("SOA record at {owner}, which is not the apex")]
     SoaNotAtApex { zone: String, owner: String },
-    #[error("zone {zone}: no NS records at the apex")]
+    #[error("no NS records at the apex")]
     NoApexNs { zone: String },
-    #[error("zone {zone}: {owner} has a CNAME beside other data ({other})")]
+    #[error("{owner} has a CNAME beside other data ({other})")]
     CnameAndOther {
         zone: String,
         owner: String,
         other: RecordType,
     },
-    #[error("zone {zone}: {owner} has {count} CNAME records, at most one is allowed")]
+    #[error("{owner} has {count} CNAME records, at most one is allowed")]
     ManyCname {
         zone: String,
         owner: String,
         count: usize,
     },
-    #[error("zone {zone}: {owner} has {count} DNAME records, at most one is allowed")]
+    #[error("{owner} has {count} DNAME records, at most one is allowed")]
     ManyDname {
         zone: String,
         owner: String,
         count: usize,
     },
-    #[error("zone {zone}: {records} records, over the limit of {limit}")]
+    #[error("{records} records, over the limit of {limit}")]
     TooManyRecords {
         zone: String,
         records: usize,
         limit: usize,
     },
-    #[error("zone {zone}: RRset {owner} {rtype} has {count} records, over the limit of {limit}")]
+    #[error("RRset {owner} {rtype} has {count} records, over the limit of {limit}")]
     RrsetTooLarge {
         zone: String,
         owner: String,
@@ -80,7 +80,7 @@ pub enum ZoneError {
     /// A transfer check before the build (RFC 8976) failed.
     #[error(transparent)]
     Zonemd(#[from] crate::zonemd::ZonemdError),
-    #[error("zone {zone}: {owner} has {count} record types, over the limit of {limit}")]
+    #[error("{owner} has {count} record types, over the limit of {limit}")]
     TooManyTypes {
         zone: String,
         owner: String,
