@@ -55,10 +55,10 @@ impl ZoneEntry {
         self.snapshot.load()
     }
 
-    /// Puts a new snapshot in service; the old one is freed when the last
-    /// query using it is done.
-    pub fn swap(&self, zone: Arc<Zone>) {
-        self.snapshot.store(Some(zone));
+    /// Puts a new snapshot in service and hands back the old one, which is
+    /// freed when the last query using it is done.
+    pub fn swap(&self, zone: Arc<Zone>) -> Option<Arc<Zone>> {
+        self.snapshot.swap(Some(zone))
     }
 
     pub fn is_expired(&self) -> bool {

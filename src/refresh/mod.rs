@@ -916,7 +916,9 @@ async fn transfer_zone(
     let records = built.record_count();
     let changed = old_serial != Some(serial);
     let new_soa = built.soa().clone();
-    zone.entry.swap(built);
+    let old_copy = zone.entry.swap(built);
+    // Freeing a big zone takes a while: not on the runtime's threads.
+    tokio::task::spawn_blocking(move || drop(old_copy));
     match history {
         Some(d) => zone.history.push(d),
         None => zone.history.clear(),
