@@ -127,7 +127,9 @@ primaries = ["{primary}"]
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        outpost.log_text().contains("AXFR done"),
+        outpost
+            .log_text()
+            .contains("transfer done, new copy in service"),
         "{}",
         outpost.log_text()
     );
