@@ -9,12 +9,11 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use common::dns::{Q, query};
-use common::outpost::Outpost;
+use common::outpost::{Outpost, secondary_config};
 use common::peers::{Bind, Options, free_port, soa_serial};
 use outpost::rr;
 use outpost::tsig::{self, Algorithm, Key, StreamVerifier};
@@ -43,34 +42,6 @@ mail IN A 192.0.2.25
 
 fn key(secret: u8) -> Key {
     Key::new(n("xfr-key."), Algorithm::HmacSha256, vec![secret; 32])
-}
-
-fn key_block(k: &Key) -> String {
-    format!(
-        "[[key]]\nname = \"{}\"\nalgorithm = \"{}\"\nsecret = \"{}\"\n\n",
-        k.name,
-        k.algorithm.config_name(),
-        base64::engine::general_purpose::STANDARD.encode(&k.secret)
-    )
-}
-
-fn config(primary: SocketAddr, key: Option<&Key>, zone_extra: &str) -> String {
-    let keys = key.map(key_block).unwrap_or_default();
-    let key_ref = key.map_or(String::new(), |k| format!("key = \"{}\"\n", k.name));
-    format!(
-        "[server]
-listen = [\"127.0.0.1:{{port}}\"]
-data_dir = \"{{dir}}/data\"
-
-[defaults]
-min_refresh = \"1s\"
-min_retry = \"1s\"
-
-{keys}[[zone]]
-name = \"example.com\"
-primaries = [\"{primary}\"]
-{key_ref}{zone_extra}"
-    )
 }
 
 fn wait_serial(addr: SocketAddr, serial: u32, within: Duration) -> Duration {
@@ -162,7 +133,7 @@ fn bind_notify_leads_to_ixfr_within_two_seconds() {
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(bind.addr(), None, "");
+    let cfg = secondary_config(bind.addr(), None, "");
     let mut op = Outpost::start_on(dir.path(), &cfg, outpost_port);
     op.wait_ready(ZONE, Duration::from_secs(10));
     wait_serial(op.addr, 1, Duration::from_secs(10));
@@ -234,7 +205,7 @@ fn notify_refusals_trigger_nothing() {
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut op = Outpost::start_in(dir.path(), &config(bind.addr(), Some(&k), ""));
+    let mut op = Outpost::start_in(dir.path(), &secondary_config(bind.addr(), Some(&k), ""));
     op.wait_ready(ZONE, Duration::from_secs(10));
     wait_serial(op.addr, 1, Duration::from_secs(10));
     // BIND has serial 2 now but tells nobody.
@@ -470,7 +441,7 @@ fn broken_ixfr_falls_back_to_axfr() {
     };
     let primary = FakePrimary::start(10, hosts(&[("a", 1), ("b", 2)]), Ixfr::Refused);
     let dir = tempfile::tempdir().unwrap();
-    let mut op = Outpost::start_in(dir.path(), &config(primary.addr, None, ""));
+    let mut op = Outpost::start_in(dir.path(), &secondary_config(primary.addr, None, ""));
     op.wait_ready(ZONE, Duration::from_secs(10));
     wait_serial(op.addr, 10, Duration::from_secs(10));
 

@@ -7,12 +7,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use common::dns::{Q, build_query, exchange_raw, query, semantic};
-use common::outpost::Outpost;
+use common::outpost::{Outpost, secondary_config};
 use common::peers::{Bind, Knot, Nsd, Options, Server, soa_serial};
 use outpost::tsig::{Algorithm, Key};
 
@@ -48,32 +47,6 @@ fn key(secret: u8) -> Key {
         algorithm: Algorithm::HmacSha256,
         secret: vec![secret; 32],
     }
-}
-
-fn outpost_config(primary: SocketAddr, key: Option<&Key>, extra_zone: &str) -> String {
-    let key_block = key.map_or(String::new(), |k| {
-        format!(
-            "[[key]]\nname = \"{}\"\nalgorithm = \"{}\"\nsecret = \"{}\"\n\n",
-            k.name,
-            k.algorithm.config_name(),
-            base64::engine::general_purpose::STANDARD.encode(&k.secret)
-        )
-    });
-    let key_ref = key.map_or(String::new(), |k| format!("key = \"{}\"\n", k.name));
-    format!(
-        "[server]
-listen = [\"127.0.0.1:{{port}}\"]
-data_dir = \"{{dir}}/data\"
-
-[defaults]
-min_refresh = \"1s\"
-min_retry = \"1s\"
-
-{key_block}[[zone]]
-name = \"example.com\"
-primaries = [\"{primary}\"]
-{key_ref}{extra_zone}"
-    )
 }
 
 fn wait_for_serial(addr: SocketAddr, serial: u32, within: Duration) -> Duration {
@@ -124,7 +97,7 @@ fn check_zone_file_with_bind(data: &Path) {
 /// refresh timer.
 fn initial_and_bump(mut primary: Server, key: Option<&Key>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut outpost = Outpost::start_in(dir.path(), &outpost_config(primary.addr(), key, ""));
+    let mut outpost = Outpost::start_in(dir.path(), &secondary_config(primary.addr(), key, ""));
     outpost.wait_ready(ZONE, Duration::from_secs(10));
     wait_for_serial(outpost.addr, 1, Duration::from_secs(10));
     assert_same_answers(primary.addr(), outpost.addr);
@@ -185,7 +158,7 @@ fn outage_and_restart() {
         &[],
         &Options::default(),
     );
-    let config = outpost_config(primary.addr(), None, "");
+    let config = secondary_config(primary.addr(), None, "");
     let mut outpost = Outpost::start_in(dir.path(), &config);
     let port = outpost.addr.port();
     wait_for_serial(outpost.addr, 7, Duration::from_secs(10));
@@ -234,7 +207,7 @@ fn wrong_tsig_secret_keeps_old_copy() {
     let seed = dir.path().join("seed.zone");
     std::fs::write(&seed, zone_text(1, 1, 1, 1_209_600, "")).unwrap();
     let bad = key(4);
-    let config = outpost_config(
+    let config = secondary_config(
         primary.addr(),
         Some(&bad),
         &format!("seed_file = \"{}\"\n", seed.display()),
@@ -295,7 +268,7 @@ fn short_timer_setup(zone_extra: &str) -> (Outpost, tempfile::TempDir, f64, Stri
         &[],
         &Options::default(),
     );
-    let config = outpost_config(primary.addr(), None, zone_extra);
+    let config = secondary_config(primary.addr(), None, zone_extra);
     let outpost = Outpost::start_in(dir.path(), &config);
     wait_for_serial(outpost.addr, 3, Duration::from_secs(10));
     // Let one refresh confirm the serial, then kill the primary right after

@@ -108,3 +108,39 @@ impl Drop for Outpost {
         let _ = self.child.wait();
     }
 }
+
+/// A `[[key]]` table for `key`.
+pub fn key_block(k: &outpost::tsig::Key) -> String {
+    use base64::Engine;
+    format!(
+        "[[key]]\nname = \"{}\"\nalgorithm = \"{}\"\nsecret = \"{}\"\n\n",
+        k.name,
+        k.algorithm.config_name(),
+        base64::engine::general_purpose::STANDARD.encode(&k.secret)
+    )
+}
+
+/// A config template (for [`Outpost::start_in`]) for example.com as a
+/// secondary of `primary`, fast timers, `zone_extra` appended to the zone.
+pub fn secondary_config(
+    primary: SocketAddr,
+    key: Option<&outpost::tsig::Key>,
+    zone_extra: &str,
+) -> String {
+    let keys = key.map(key_block).unwrap_or_default();
+    let key_ref = key.map_or(String::new(), |k| format!("key = \"{}\"\n", k.name));
+    format!(
+        "[server]
+listen = [\"127.0.0.1:{{port}}\"]
+data_dir = \"{{dir}}/data\"
+
+[defaults]
+min_refresh = \"1s\"
+min_retry = \"1s\"
+
+{keys}[[zone]]
+name = \"example.com\"
+primaries = [\"{primary}\"]
+{key_ref}{zone_extra}"
+    )
+}
