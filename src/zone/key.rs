@@ -43,6 +43,42 @@ impl WireName {
         w
     }
 
+    /// Reads an uncompressed name at the start of `wire`, lowercasing it;
+    /// returns it and its length on the wire. `None` for a compression
+    /// pointer, an extended label type, or a name longer than 255 octets:
+    /// the UDP fast path leaves such queries to the full parser.
+    pub fn from_wire(wire: &[u8]) -> Option<(Self, usize)> {
+        let mut w = WireName {
+            buf: [0; MAX_NAME],
+            len: 0,
+            starts: [0; 128],
+            labels: 0,
+        };
+        loop {
+            let n = *wire.get(w.len)? as usize;
+            if n == 0 {
+                break;
+            }
+            // 0xC0 pointers and the obsolete 0x40/0x80 label types.
+            if n > 63 || w.len + n + 2 > MAX_NAME {
+                return None;
+            }
+            let label = wire.get(w.len + 1..w.len + 1 + n)?;
+            w.starts[w.labels] = w.len as u8;
+            w.labels += 1;
+            w.buf[w.len] = n as u8;
+            for (d, &b) in w.buf[w.len + 1..w.len + 1 + n].iter_mut().zip(label) {
+                *d = b.to_ascii_lowercase();
+            }
+            w.len += n + 1;
+        }
+        w.starts[w.labels] = w.len as u8;
+        w.buf[w.len] = 0;
+        w.len += 1;
+        let len = w.len;
+        Some((w, len))
+    }
+
     /// Number of labels, the root not counted.
     pub fn labels(&self) -> usize {
         self.labels
@@ -106,6 +142,28 @@ mod tests {
         let mut buf = [0; MAX_NAME];
         let len = wildcard_key(w.suffix(2), &mut buf).unwrap();
         assert_eq!(&buf[..len], b"\x01*\x07example\x03com\x00");
+    }
+
+    #[test]
+    fn from_wire_matches_from_name() {
+        let wire = b"\x03WwW\x07Example\x03COM\x00\x00\x01";
+        let (w, used) = WireName::from_wire(wire).unwrap();
+        assert_eq!(used, 17);
+        let n = WireName::from_name(&Name::from_ascii("www.example.com.").unwrap());
+        assert_eq!(w.bytes(), n.bytes());
+        assert_eq!(w.labels(), 3);
+        assert_eq!(w.suffix(2), n.suffix(2));
+        assert!(WireName::from_wire(b"\x03www\xc0\x0c").is_none());
+        assert!(WireName::from_wire(b"\x03ww").is_none());
+        let (root, used) = WireName::from_wire(b"\x00").unwrap();
+        assert_eq!((root.labels(), used), (0, 1));
+        let mut long = Vec::new();
+        for _ in 0..5 {
+            long.push(63);
+            long.extend_from_slice(&[b'a'; 63]);
+        }
+        long.push(0);
+        assert!(WireName::from_wire(&long).is_none());
     }
 
     #[test]

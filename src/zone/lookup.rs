@@ -137,22 +137,54 @@ impl Zone {
         tcp: bool,
         dnssec_ok: bool,
     ) -> Answer<'z> {
+        self.lookup_from(qname, None, qtype, tcp, dnssec_ok)
+    }
+
+    /// [`Zone::lookup_dnssec`] with the query name's lookup key already
+    /// made (the UDP fast path reads it straight off the wire); `wire` must
+    /// be `qname` in lowercase wire form.
+    pub fn lookup_wire<'z>(
+        &'z self,
+        qname: &Name,
+        wire: &WireName,
+        qtype: RecordType,
+        tcp: bool,
+        dnssec_ok: bool,
+    ) -> Answer<'z> {
+        self.lookup_from(qname, Some(wire), qtype, tcp, dnssec_ok)
+    }
+
+    fn lookup_from<'z>(
+        &'z self,
+        qname: &Name,
+        first: Option<&WireName>,
+        qtype: RecordType,
+        tcp: bool,
+        dnssec_ok: bool,
+    ) -> Answer<'z> {
         let mut ans = Answer::new();
         ans.dnssec = dnssec_ok && self.signed_ref().is_some();
         let mut owned: Option<Name> = None;
         for _ in 0..MAX_CHAIN {
             let cur = owned.as_ref().unwrap_or(qname);
-            let wire = WireName::from_name(cur);
+            let made;
+            let wire = match (&owned, first) {
+                (None, Some(w)) => w,
+                _ => {
+                    made = WireName::from_name(cur);
+                    &made
+                }
+            };
             if wire.labels() < self.origin_labels
                 || wire.suffix(self.origin_labels) != self.origin_key()
             {
                 // A CNAME or DNAME led out of the zone: the resolver goes on.
                 return ans;
             }
-            let step = match self.find(&wire, qtype) {
-                Found::Exact(node) => self.answer_node(node, None, &wire, qtype, tcp, &mut ans),
+            let step = match self.find(wire, qtype) {
+                Found::Exact(node) => self.answer_node(node, None, wire, qtype, tcp, &mut ans),
                 Found::Wildcard(node, ce) => {
-                    self.answer_node(node, Some((cur, ce)), &wire, qtype, tcp, &mut ans)
+                    self.answer_node(node, Some((cur, ce)), wire, qtype, tcp, &mut ans)
                 }
                 Found::Cut(node) => {
                     self.referral(node, &mut ans);
@@ -170,7 +202,7 @@ impl Zone {
                     ans.authority.push(Item::Record(&self.negative_soa));
                     if ans.dnssec {
                         self.push_soa_sigs(&mut ans);
-                        self.deny_name(&wire, ce, &mut ans);
+                        self.deny_name(wire, ce, &mut ans);
                     }
                     return ans;
                 }
