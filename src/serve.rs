@@ -112,11 +112,11 @@ fn expire_option(request: &Request, zone: Option<&ZoneRuntime>) -> Option<EdnsOp
 }
 
 /// What the section lengths of an answer are cut to so that it fits.
-struct Fit {
-    answer: usize,
-    authority: usize,
-    additional: usize,
-    truncated: bool,
+pub struct Fit {
+    pub answer: usize,
+    pub authority: usize,
+    pub additional: usize,
+    pub truncated: bool,
 }
 
 #[async_trait::async_trait]
@@ -730,7 +730,7 @@ fn item_upper_bound<'z>(answer: &Answer<'z>, item: &Item<'z>) -> usize {
 /// Decides how much of the answer goes out: whole RRsets only (RFC 2181
 /// §9). A missing answer or authority RRset, or missing required glue, sets
 /// TC; other additional data is just left out.
-fn fit<'z>(answer: &Answer<'z>, question: &[u8], limit: usize) -> Fit {
+pub fn fit<'z>(answer: &Answer<'z>, question: &[u8], limit: usize) -> Fit {
     let all = Fit {
         answer: answer.answer.len(),
         authority: answer.authority.len(),

@@ -174,9 +174,9 @@ impl Batch {
             return Err(std::io::Error::last_os_error());
         }
         let n = n as usize;
-        for i in 0..n {
-            self.rx_len[i] = hdr[i].msg_len as usize;
-            self.rx_addr_len[i] = hdr[i].msg_hdr.msg_namelen;
+        for (i, h) in hdr[..n].iter().enumerate() {
+            self.rx_len[i] = h.msg_len as usize;
+            self.rx_addr_len[i] = h.msg_hdr.msg_namelen;
         }
         Ok(n)
     }

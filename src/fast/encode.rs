@@ -1,6 +1,5 @@
-//! A DNS message writer over a caller's buffer: no allocation, name
-//! compression against everything written so far, and roll-back of a
-//! partly written RRset so that answers are cut by whole RRsets.
+//! A DNS message writer over a caller's buffer: no allocation, and name
+//! compression against everything written so far, the question included.
 
 use hickory_proto::rr::{Name, RData, Record};
 
@@ -33,13 +32,6 @@ pub struct Encoder<'b> {
     ntargets: usize,
 }
 
-/// A point to roll back to.
-#[derive(Debug, Clone, Copy)]
-pub struct Mark {
-    len: usize,
-    ntargets: usize,
-}
-
 impl<'b> Encoder<'b> {
     /// Writes into `buf`, never past `limit` octets.
     pub fn new(buf: &'b mut [u8], limit: usize) -> Self {
@@ -65,18 +57,6 @@ impl<'b> Encoder<'b> {
     /// Keeps `room` octets at the end free for what goes last (the OPT).
     pub fn reserve(&mut self, room: usize) {
         self.end = self.limit.saturating_sub(room);
-    }
-
-    pub fn mark(&self) -> Mark {
-        Mark {
-            len: self.len,
-            ntargets: self.ntargets,
-        }
-    }
-
-    pub fn rollback(&mut self, mark: Mark) {
-        self.len = mark.len;
-        self.ntargets = mark.ntargets;
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {

@@ -14,7 +14,7 @@
 
 mod encode;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::metrics::Events;
@@ -199,35 +199,47 @@ fn empty(query: &Query<'_>, rcode: u16, expired: bool, out: &mut [u8]) -> usize 
     enc.len()
 }
 
-/// Writes a looked-up answer, fitting it as `serve::fit` does: whole RRsets
-/// only; TC when an answer or authority RRset or required glue does not
-/// fit; other additional data left out.
+/// Writes a looked-up answer, cut as the hickory path cuts it: when the
+/// uncompressed size is over the limit, [`serve::fit`] decides which whole
+/// RRsets go and whether TC is set, so both paths truncate alike.
+/// `Err(Full)` only if our encoding came out larger than `fit` estimated,
+/// which its pessimistic estimate rules out; the caller then falls back.
 pub fn encode_answer(
     query: &Query<'_>,
     ans: &Answer<'_>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
     let limit = out.len();
-    let mut enc = Encoder::new(out, limit);
     let opt_room = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let room = limit.saturating_sub(opt_room);
+    let sections = [&ans.answer[..], &ans.authority[..], &ans.additional[..]];
+    let upper: usize = 12
+        + query.question.len()
+        + sections
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|i| upper_bound(ans, i))
+            .sum::<usize>();
+    let (take, truncated) = if upper <= room {
+        (
+            [ans.answer.len(), ans.authority.len(), ans.additional.len()],
+            false,
+        )
+    } else {
+        let fit = serve::fit(ans, query.question, room);
+        ([fit.answer, fit.authority, fit.additional], fit.truncated)
+    };
+    let mut enc = Encoder::new(out, limit);
     enc.reserve(opt_room);
     enc.header(query.id, 0)?;
     enc.question(query.question)?;
     let mut counts = [0u16; 3];
-    let mut truncated = false;
-    'sections: for (s, items) in [&ans.answer[..], &ans.authority[..], &ans.additional[..]]
-        .into_iter()
-        .enumerate()
-    {
-        for (i, item) in items.iter().enumerate() {
-            match put_item(&mut enc, ans, item) {
-                Ok(n) => counts[s] += n,
-                Err(EncodeError::Full) => {
-                    truncated = s < 2 || i < ans.required_additional;
-                    break 'sections;
-                }
-                Err(e) => return Err(e),
+    for (s, items) in sections.into_iter().enumerate() {
+        for item in &items[..take[s]] {
+            for r in ans.records(item) {
+                enc.record(r)?;
             }
+            counts[s] += ans.records(item).len() as u16;
         }
     }
     enc.reserve(0);
@@ -245,21 +257,28 @@ pub fn encode_answer(
     Ok(enc.len())
 }
 
-/// Writes one item whole, or nothing (the encoder rolls back).
-fn put_item<'z>(
-    enc: &mut Encoder<'_>,
-    ans: &Answer<'z>,
-    item: &Item<'z>,
-) -> Result<u16, EncodeError> {
-    let mark = enc.mark();
-    let records = ans.records(item);
-    for r in records {
-        if let Err(e) = enc.record(r) {
-            enc.rollback(mark);
-            return Err(e);
-        }
+/// The size of an item with names uncompressed: the bound `serve::fit`
+/// starts from, computed without building RDATA.
+fn upper_bound<'z>(ans: &Answer<'z>, item: &Item<'z>) -> usize {
+    match item {
+        Item::Set(s) => s.wire_len,
+        _ => ans
+            .records(item)
+            .iter()
+            .map(|r| r.name.len() + 1 + 10 + rdata_len(&r.data))
+            .sum(),
     }
-    Ok(records.len() as u16)
+}
+
+fn rdata_len(data: &RData) -> usize {
+    match data {
+        RData::NS(n) => n.0.len() + 1,
+        RData::CNAME(n) => n.0.len() + 1,
+        RData::PTR(n) => n.0.len() + 1,
+        RData::MX(mx) => 2 + mx.exchange.len() + 1,
+        RData::SOA(soa) => soa.mname.len() + 1 + soa.rname.len() + 1 + 20,
+        other => crate::rr::rdata_len(other),
+    }
 }
 
 #[cfg(test)]
