@@ -28,6 +28,7 @@ use tracing::{debug, warn};
 use crate::fast;
 use crate::metrics::Events;
 use crate::serve::{Handler, udp_limit};
+use crate::zone::key::WireName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UdpError {
@@ -250,6 +251,7 @@ fn answer_batch(
     slow: &mut Vec<usize>,
 ) -> usize {
     let table = handler.store().table();
+    let mut key = WireName::new();
     let mut ready = 0;
     for i in 0..n {
         let wire = &batch.rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + batch.rx_len[i]];
@@ -257,7 +259,7 @@ fn answer_batch(
         if wire.len() < 12 || wire[2] & 0x80 != 0 || source_port(&batch.rx_addr[i]) == 0 {
             continue;
         }
-        let query = match fast::parse(wire) {
+        let query = match fast::parse(wire, &mut key) {
             Some(q) if !slow_only => q,
             _ => {
                 slow.push(i);

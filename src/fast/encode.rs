@@ -195,8 +195,22 @@ impl<'b> Encoder<'b> {
     /// One resource record. Names inside RDATA are compressed only for the
     /// RFC 1035 types (NS, CNAME, PTR, MX, SOA), never for others (RFC 3597
     /// §4), as hickory does.
-    pub fn record(&mut self, r: &Record) -> Result<(), EncodeError> {
-        self.name(&r.name)?;
+    ///
+    /// `owner` is where this record's owner was written before, if it was:
+    /// records of one RRset share it, so later ones repeat the first one's
+    /// pointer, or point at it, instead of encoding the name again.
+    pub fn record(&mut self, r: &Record, owner: &mut Option<usize>) -> Result<(), EncodeError> {
+        match *owner {
+            Some(at) if self.buf[at] & 0xC0 == 0xC0 => {
+                let pointer = [self.buf[at], self.buf[at + 1]];
+                self.put(&pointer)?;
+            }
+            Some(at) if at <= MAX_POINTER => self.put_u16(0xC000 | at as u16)?,
+            _ => {
+                *owner = Some(self.len);
+                self.name(&r.name)?;
+            }
+        }
         self.put_u16(u16::from(r.record_type()))?;
         self.put_u16(u16::from(r.dns_class))?;
         self.put_u32(r.ttl)?;

@@ -14,8 +14,7 @@
 
 mod encode;
 
-use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::rr::{RData, RecordType};
 
 use crate::metrics::Events;
 use crate::serve::{self, EDE_OPTION, EDE_ZONE_EXPIRED};
@@ -40,14 +39,17 @@ pub struct Edns {
     pub dnssec_ok: bool,
 }
 
-/// A query the fast path can answer, borrowed from the datagram.
+/// A query the fast path can answer, borrowed from the datagram (and the
+/// caller's reusable lookup key).
 pub struct Query<'a> {
     pub id: u16,
     /// The request's RD and CD bits, in place, which a response copies.
     flags: u16,
     /// QNAME, QTYPE and QCLASS exactly as sent (case included).
     pub question: &'a [u8],
-    pub wire: WireName,
+    /// Octets of QNAME at the start of `question`.
+    name_len: usize,
+    pub wire: &'a WireName,
     pub qtype: RecordType,
     pub edns: Option<Edns>,
 }
@@ -66,8 +68,9 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 /// Reads a plain query: QR=0, opcode QUERY, one question of class IN with
 /// an uncompressed name, no answer or authority records, and at most one
 /// additional record which is an EDNS version 0 OPT without EXPIRE. `None`
-/// sends the datagram to the hickory path.
-pub fn parse(msg: &[u8]) -> Option<Query<'_>> {
+/// sends the datagram to the hickory path. The query name's lookup key is
+/// written into `wire`, which the caller keeps from query to query.
+pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
     if msg.len() < 12 || msg[2] & 0xF8 != 0 {
         return None;
     }
@@ -78,7 +81,7 @@ pub fn parse(msg: &[u8]) -> Option<Query<'_>> {
     if qd != 1 || an != 0 || ns != 0 || ar > 1 {
         return None;
     }
-    let (wire, name_len) = WireName::from_wire(&msg[12..])?;
+    let name_len = wire.read_wire(&msg[12..])?;
     let qend = 12 + name_len + 4;
     let qtype = u16_at(msg, 12 + name_len)?;
     let qclass = u16_at(msg, 12 + name_len + 2)?;
@@ -125,6 +128,7 @@ pub fn parse(msg: &[u8]) -> Option<Query<'_>> {
         id: u16_at(msg, 0)?,
         flags: u16_at(msg, 2)? & 0x0110,
         question: &msg[12..qend],
+        name_len,
         wire,
         qtype: RecordType::from(qtype),
         edns,
@@ -149,7 +153,7 @@ const RCODE_REFUSED: u16 = 5;
 /// client's limit by whole RRsets. Counts the query as the handler does.
 pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [u8]) -> Reply {
     let limit = query.limit().min(out.len());
-    let Some(entry) = table.find(&query.wire) else {
+    let Some(entry) = table.find(query.wire) else {
         let len = empty(query, RCODE_REFUSED, false, out);
         events.unmatched.record(RCODE_REFUSED);
         return Reply::Ready(len);
@@ -163,11 +167,11 @@ pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [
             return Reply::Ready(len);
         }
     };
-    let Ok(qname) = Name::read(&mut BinDecoder::new(query.question)) else {
+    let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    let raw = &query.question[..query.name_len];
+    let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, false, dnssec_ok) else {
         return Reply::Slow;
     };
-    let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-    let ans = zone.lookup_wire(&qname, &query.wire, query.qtype, false, dnssec_ok);
     match encode_answer(query, &ans, &mut out[..limit]) {
         Ok(len) => {
             entry.counters.record(u16::from(ans.rcode()));
@@ -236,8 +240,11 @@ pub fn encode_answer(
     let mut counts = [0u16; 3];
     for (s, items) in sections.into_iter().enumerate() {
         for item in &items[..take[s]] {
+            // The records of an item share their owner: written once, then
+            // pointed at.
+            let mut owner = None;
             for r in ans.records(item) {
-                enc.record(r)?;
+                enc.record(r, &mut owner)?;
             }
             counts[s] += ans.records(item).len() as u16;
         }
