@@ -27,8 +27,12 @@ pub struct Encoder<'b> {
     /// Where writing must stop: the limit minus room kept for the OPT.
     end: usize,
     limit: usize,
-    /// Offsets of label starts written in full, candidates for pointers.
+    /// Offsets of label starts written in full, candidates for pointers,
+    /// with the uncompressed length of the name from there: a name is only
+    /// compared with targets of its own length, which rules out nearly all
+    /// of them with one comparison.
     targets: [u16; MAX_TARGETS],
+    target_lens: [u8; MAX_TARGETS],
     ntargets: usize,
 }
 
@@ -42,6 +46,7 @@ impl<'b> Encoder<'b> {
             end: limit,
             limit,
             targets: [0; MAX_TARGETS],
+            target_lens: [0; MAX_TARGETS],
             ntargets: 0,
         }
     }
@@ -106,17 +111,18 @@ impl<'b> Encoder<'b> {
     pub fn question(&mut self, question: &[u8]) -> Result<(), EncodeError> {
         let start = self.len;
         self.put(question)?;
-        let mut at = start;
-        while self.buf[at] != 0 {
-            self.add_target(at);
-            at += self.buf[at] as usize + 1;
+        let mut name_len = 0;
+        while question[name_len] != 0 {
+            name_len += question[name_len] as usize + 1;
         }
+        self.add_labels(start, question, name_len, 1);
         Ok(())
     }
 
-    fn add_target(&mut self, at: usize) {
+    fn add_target(&mut self, at: usize, len: usize) {
         if at <= MAX_POINTER && self.ntargets < MAX_TARGETS {
             self.targets[self.ntargets] = at as u16;
+            self.target_lens[self.ntargets] = len as u8;
             self.ntargets += 1;
         }
     }
@@ -152,31 +158,33 @@ impl<'b> Encoder<'b> {
         let mut i = 0;
         while wire[i] != 0 {
             let suffix = &wire[i..];
-            let hit = self.targets[..self.ntargets]
-                .iter()
-                .copied()
-                .find(|&t| self.buf[t as usize] == suffix[0] && self.equals(t as usize, suffix));
-            if let Some(t) = hit {
+            let hit = (0..self.ntargets).find(|&k| {
+                self.target_lens[k] as usize == suffix.len()
+                    && self.equals(self.targets[k] as usize, suffix)
+            });
+            if let Some(k) = hit {
                 let start = self.len;
                 self.put(&wire[..i])?;
-                self.put_u16(0xC000 | t)?;
-                self.add_labels(start, i);
+                self.put_u16(0xC000 | self.targets[k])?;
+                self.add_labels(start, wire, i, suffix.len());
                 return Ok(());
             }
             i += wire[i] as usize + 1;
         }
         let start = self.len;
         self.put(wire)?;
-        self.add_labels(start, wire.len() - 1);
+        self.add_labels(start, wire, wire.len() - 1, 1);
         Ok(())
     }
 
-    /// Remembers the labels just written at `start..start + len`.
-    fn add_labels(&mut self, start: usize, len: usize) {
-        let mut at = start;
-        while at < start + len {
-            self.add_target(at);
-            at += self.buf[at] as usize + 1;
+    /// Remembers the labels `wire[..upto]` just written at `start`, the
+    /// name ending in `tail` more octets (the root, or what a pointer
+    /// stands for).
+    fn add_labels(&mut self, start: usize, wire: &[u8], upto: usize, tail: usize) {
+        let mut k = 0;
+        while k < upto {
+            self.add_target(start + k, upto - k + tail);
+            k += wire[k] as usize + 1;
         }
     }
 
