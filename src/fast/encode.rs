@@ -145,7 +145,10 @@ impl<'b> Encoder<'b> {
                 return true;
             }
             let n = n as usize;
-            if !self.buf[at + 1..at + 1 + n].eq_ignore_ascii_case(&suffix[i + 1..i + 1 + n]) {
+            let (a, b) = (&self.buf[at + 1..at + 1 + n], &suffix[i + 1..i + 1 + n]);
+            // Zone data and most queries agree in case: try the cheap
+            // comparison first.
+            if a != b && !a.eq_ignore_ascii_case(b) {
                 return false;
             }
             at += n + 1;
