@@ -210,8 +210,10 @@ impl Batch {
     }
 }
 
-/// Safe to move between threads: the batch holds plain buffers; raw
-/// pointers exist only inside `receive` and `send`.
+/// One worker: a batch of datagrams per `recvmmsg`, the fast path's
+/// answers in one `sendmmsg`, then the rest through hickory. The batch
+/// holds plain buffers (raw pointers exist only inside `receive` and
+/// `send`), so the task stays `Send`.
 async fn serve(socket: Arc<UdpSocket>, handler: Handler, events: Arc<Events>) {
     let fd = socket.as_raw_fd();
     let slow_only = std::env::var_os(SLOW_PATH_ENV).is_some();
