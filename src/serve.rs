@@ -33,8 +33,14 @@ use crate::zone::{Answer, Item};
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
 /// Extended DNS Error option code (RFC 8914) and the "Zone expired" info code.
-const EDE_OPTION: u16 = 15;
-const EDE_ZONE_EXPIRED: u16 = 24;
+pub const EDE_OPTION: u16 = 15;
+pub const EDE_ZONE_EXPIRED: u16 = 24;
+
+/// The size limit of a UDP answer: 512 without EDNS (RFC 1035 §4.2.1),
+/// else the client's EDNS payload size clamped to [512, 1232].
+pub fn udp_limit(edns_payload: Option<u16>) -> u16 {
+    edns_payload.map_or(512, |p| p.clamp(512, MAX_UDP_PAYLOAD))
+}
 
 #[derive(Clone)]
 pub struct Handler {
@@ -72,6 +78,15 @@ impl Handler {
         }
     }
 
+    /// The zones served, for the UDP fast path.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
     fn runtime(&self, zone: &Name) -> Option<Arc<ZoneRuntime>> {
         self.refresher.as_ref()?.zone(zone)
     }
@@ -97,11 +112,11 @@ fn expire_option(request: &Request, zone: Option<&ZoneRuntime>) -> Option<EdnsOp
 }
 
 /// What the section lengths of an answer are cut to so that it fits.
-struct Fit {
-    answer: usize,
-    authority: usize,
-    additional: usize,
-    truncated: bool,
+pub struct Fit {
+    pub answer: usize,
+    pub authority: usize,
+    pub additional: usize,
+    pub truncated: bool,
 }
 
 #[async_trait::async_trait]
@@ -289,10 +304,7 @@ impl RequestHandler for Handler {
         let limit = if tcp {
             u16::MAX
         } else {
-            request
-                .edns
-                .as_ref()
-                .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD))
+            udp_limit(request.edns.as_ref().map(|e| e.max_payload()))
         };
         let opt_len = edns_out.as_ref().map_or(0, opt_size)
             + auth.signer.as_ref().map_or(0, |_| TSIG_RESERVE);
@@ -718,7 +730,7 @@ fn item_upper_bound<'z>(answer: &Answer<'z>, item: &Item<'z>) -> usize {
 /// Decides how much of the answer goes out: whole RRsets only (RFC 2181
 /// §9). A missing answer or authority RRset, or missing required glue, sets
 /// TC; other additional data is just left out.
-fn fit<'z>(answer: &Answer<'z>, question: &[u8], limit: usize) -> Fit {
+pub fn fit<'z>(answer: &Answer<'z>, question: &[u8], limit: usize) -> Fit {
     let all = Fit {
         answer: answer.answer.len(),
         authority: answer.authority.len(),

@@ -8,6 +8,7 @@
 //! SO_REUSEPORT so the kernel spreads queries over the cores.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
@@ -19,12 +20,15 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use socket2::{Domain, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::fast;
 use crate::metrics::Events;
-use crate::serve::{Handler, MAX_UDP_PAYLOAD};
+use crate::serve::{Handler, udp_limit};
+use crate::zone::key::WireName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UdpError {
@@ -72,46 +76,273 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
+/// Datagrams taken per system call.
+const BATCH: usize = 32;
+/// Room for any datagram, so that nothing is cut before the parser sees it.
+const MAX_DATAGRAM: usize = 65535;
+
+/// Set (to anything) in the environment, it sends every query through the
+/// hickory path: for comparing the two paths, and for ruling the fast path
+/// out when an answer looks wrong.
+pub const SLOW_PATH_ENV: &str = "OUTPOST_UDP_SLOW_PATH";
+
+/// One worker's buffers, reused for every batch: received datagrams with
+/// their sources, and the fast path's answers with their destinations.
+struct Batch {
+    rx: Vec<u8>,
+    rx_len: [usize; BATCH],
+    rx_addr: [libc::sockaddr_storage; BATCH],
+    rx_addr_len: [libc::socklen_t; BATCH],
+    tx: Vec<u8>,
+    tx_len: [usize; BATCH],
+    /// Which received datagram each answer goes back to.
+    tx_from: [usize; BATCH],
+}
+
+impl Batch {
+    fn new() -> Box<Self> {
+        Box::new(Batch {
+            // Pages never written are never touched: the 2 MiB cost address
+            // space, not memory, until datagrams that large arrive.
+            rx: vec![0; BATCH * MAX_DATAGRAM],
+            rx_len: [0; BATCH],
+            // SAFETY: all-zero is a valid sockaddr_storage.
+            rx_addr: unsafe { std::mem::zeroed() },
+            rx_addr_len: [0; BATCH],
+            tx: vec![0; BATCH * fast::MAX_ANSWER],
+            tx_len: [0; BATCH],
+            tx_from: [0; BATCH],
+        })
+    }
+
+    fn datagram(&self, i: usize) -> &[u8] {
+        &self.rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + self.rx_len[i]]
+    }
+
+    fn source(&self, i: usize) -> Option<SocketAddr> {
+        let a = &self.rx_addr[i];
+        let p = a as *const libc::sockaddr_storage;
+        // SAFETY: the family says which sockaddr the storage holds; both fit.
+        unsafe {
+            match a.ss_family as libc::c_int {
+                libc::AF_INET => {
+                    let s = &*p.cast::<libc::sockaddr_in>();
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr));
+                    Some(SocketAddr::from((ip, u16::from_be(s.sin_port))))
+                }
+                libc::AF_INET6 => {
+                    let s = &*p.cast::<libc::sockaddr_in6>();
+                    let ip = std::net::Ipv6Addr::from(s.sin6_addr.s6_addr);
+                    Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                        ip,
+                        u16::from_be(s.sin6_port),
+                        s.sin6_flowinfo,
+                        s.sin6_scope_id,
+                    )))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// One `recvmmsg`: fills up to BATCH datagrams without blocking.
+    fn receive(&mut self, fd: RawFd) -> std::io::Result<usize> {
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdr: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for i in 0..BATCH {
+            iov[i] = libc::iovec {
+                iov_base: self.rx[i * MAX_DATAGRAM..].as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            };
+            let h = &mut hdr[i].msg_hdr;
+            h.msg_name = (&mut self.rx_addr[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut iov[i];
+            h.msg_iovlen = 1;
+        }
+        // SAFETY: every pointer refers to buffers that outlive the call,
+        // with the lengths given.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdr.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (i, h) in hdr[..n].iter().enumerate() {
+            self.rx_len[i] = h.msg_len as usize;
+            self.rx_addr_len[i] = h.msg_hdr.msg_namelen;
+        }
+        Ok(n)
+    }
+
+    /// One `sendmmsg` of answers `from..count`; returns how many went.
+    fn send(&mut self, fd: RawFd, from: usize, count: usize) -> std::io::Result<usize> {
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdr: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let n = count - from;
+        for k in 0..n {
+            let j = from + k;
+            let i = self.tx_from[j];
+            iov[k] = libc::iovec {
+                iov_base: self.tx[j * fast::MAX_ANSWER..].as_mut_ptr().cast(),
+                iov_len: self.tx_len[j],
+            };
+            let h = &mut hdr[k].msg_hdr;
+            h.msg_name = (&mut self.rx_addr[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = self.rx_addr_len[i];
+            h.msg_iov = &mut iov[k];
+            h.msg_iovlen = 1;
+        }
+        // SAFETY: as in `receive`.
+        let sent =
+            unsafe { libc::sendmmsg(fd, hdr.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT) };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+}
+
+/// One worker: a batch of datagrams per `recvmmsg`, the fast path's
+/// answers in one `sendmmsg`, then the rest through hickory. The batch
+/// holds plain buffers (raw pointers exist only inside `receive` and
+/// `send`), so the task stays `Send`.
 async fn serve(socket: Arc<UdpSocket>, handler: Handler, events: Arc<Events>) {
-    let mut buf = vec![0u8; 65535];
+    let fd = socket.as_raw_fd();
+    let slow_only = std::env::var_os(SLOW_PATH_ENV).is_some();
+    let mut batch = Batch::new();
+    let mut slow: Vec<usize> = Vec::with_capacity(BATCH);
     loop {
-        let (len, src) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
+        if socket.readable().await.is_err() {
+            continue;
+        }
+        let n = match socket.try_io(Interest::READABLE, || batch.receive(fd)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here; keep going.
                 debug!(error = %e, "UDP receive");
                 continue;
             }
         };
-        let wire = &buf[..len];
+        slow.clear();
+        let answers = answer_batch(&mut batch, n, &handler, &events, slow_only, &mut slow);
+        send_batch(&socket, &mut batch, answers).await;
+        for &i in &slow {
+            let Some(src) = batch.source(i) else { continue };
+            slow_path(&socket, batch.datagram(i), src, &handler, &events).await;
+        }
+    }
+}
+
+/// Answers what the fast path can, in place; the rest is listed in `slow`.
+/// Returns the number of answers ready.
+fn answer_batch(
+    batch: &mut Batch,
+    n: usize,
+    handler: &Handler,
+    events: &Events,
+    slow_only: bool,
+    slow: &mut Vec<usize>,
+) -> usize {
+    let table = handler.store().table();
+    let mut key = WireName::new();
+    let mut ready = 0;
+    for i in 0..n {
+        let wire = &batch.rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + batch.rx_len[i]];
         // Runts and responses get no answer: answering them reflects.
-        if len < 12 || wire[2] & 0x80 != 0 || src.port() == 0 {
+        if wire.len() < 12 || wire[2] & 0x80 != 0 || source_port(&batch.rx_addr[i]) == 0 {
             continue;
         }
-        let request = match Request::from_bytes(wire.to_vec(), src, Protocol::Udp) {
-            Ok(r) => r,
-            Err(e) => {
-                debug!(%src, error = %e, "malformed query");
-                if let Some(reply) = formerr(wire) {
-                    let _ = socket.send_to(&reply, src).await;
-                }
+        let query = match fast::parse(wire, &mut key) {
+            Some(q) if !slow_only => q,
+            _ => {
+                slow.push(i);
                 continue;
             }
         };
-        let limit = request
-            .edns
-            .as_ref()
-            .map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD));
-        let responder = UdpResponder {
-            socket: socket.clone(),
-            dst: src,
-            limit,
-            events: events.clone(),
-        };
-        handler
-            .handle_request::<_, TokioTime>(&request, responder)
-            .await;
+        let out = &mut batch.tx[ready * fast::MAX_ANSWER..(ready + 1) * fast::MAX_ANSWER];
+        match fast::answer(&query, &table, events, out) {
+            fast::Reply::Ready(len) => {
+                events.udp_response_sizes.record(len);
+                batch.tx_len[ready] = len;
+                batch.tx_from[ready] = i;
+                ready += 1;
+            }
+            fast::Reply::Slow => slow.push(i),
+        }
     }
+    ready
+}
+
+fn source_port(addr: &libc::sockaddr_storage) -> u16 {
+    let p = addr as *const libc::sockaddr_storage;
+    // SAFETY: the family says which sockaddr the storage holds; both fit.
+    unsafe {
+        match addr.ss_family as libc::c_int {
+            libc::AF_INET => u16::from_be((*p.cast::<libc::sockaddr_in>()).sin_port),
+            libc::AF_INET6 => u16::from_be((*p.cast::<libc::sockaddr_in6>()).sin6_port),
+            _ => 0,
+        }
+    }
+}
+
+async fn send_batch(socket: &UdpSocket, batch: &mut Batch, count: usize) {
+    let fd = socket.as_raw_fd();
+    let mut done = 0;
+    while done < count {
+        match socket.try_io(Interest::WRITABLE, || batch.send(fd, done, count)) {
+            Ok(sent) => done += sent.max(1),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // The first datagram failed (e.g. an unroutable source):
+                // skip it, send the rest.
+                debug!(error = %e, "UDP send");
+                done += 1;
+            }
+        }
+    }
+}
+
+/// The hickory path, for everything the fast path does not take.
+async fn slow_path(
+    socket: &Arc<UdpSocket>,
+    wire: &[u8],
+    src: SocketAddr,
+    handler: &Handler,
+    events: &Arc<Events>,
+) {
+    let request = match Request::from_bytes(wire.to_vec(), src, Protocol::Udp) {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(%src, error = %e, "malformed query");
+            if let Some(reply) = formerr(wire) {
+                let _ = socket.send_to(&reply, src).await;
+            }
+            return;
+        }
+    };
+    let limit = udp_limit(request.edns.as_ref().map(|e| e.max_payload()));
+    let responder = UdpResponder {
+        socket: socket.clone(),
+        dst: src,
+        limit,
+        events: events.clone(),
+    };
+    handler
+        .handle_request::<_, TokioTime>(&request, responder)
+        .await;
 }
 
 /// A bare FORMERR header for a query we could not parse.

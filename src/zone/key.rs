@@ -10,6 +10,7 @@ use hickory_proto::rr::Name;
 pub const MAX_NAME: usize = 255;
 
 /// A name in lowercase wire form on the stack, with the offset of each label.
+#[derive(Clone)]
 pub struct WireName {
     buf: [u8; MAX_NAME],
     len: usize,
@@ -18,14 +19,16 @@ pub struct WireName {
     labels: usize,
 }
 
+impl Default for WireName {
+    fn default() -> Self {
+        WireName::new()
+    }
+}
+
 impl WireName {
     pub fn from_name(name: &Name) -> Self {
-        let mut w = WireName {
-            buf: [0; MAX_NAME],
-            len: 0,
-            starts: [0; 128],
-            labels: 0,
-        };
+        let mut w = WireName::new();
+        w.len = 0;
         for label in name.iter() {
             // hickory guarantees a name fits in 255 octets.
             w.starts[w.labels] = w.len as u8;
@@ -41,6 +44,59 @@ impl WireName {
         w.buf[w.len] = 0;
         w.len += 1;
         w
+    }
+
+    /// The root name; [`WireName::read_wire`] reuses it.
+    pub fn new() -> Self {
+        WireName {
+            buf: [0; MAX_NAME],
+            len: 1,
+            starts: [0; 128],
+            labels: 0,
+        }
+    }
+
+    /// Reads an uncompressed name at the start of `wire`, lowercasing it;
+    /// returns it and its length on the wire. `None` for a compression
+    /// pointer, an extended label type, or a name longer than 255 octets:
+    /// the UDP fast path leaves such queries to the full parser.
+    pub fn from_wire(wire: &[u8]) -> Option<(Self, usize)> {
+        let mut w = WireName::new();
+        let len = w.read_wire(wire)?;
+        Some((w, len))
+    }
+
+    /// [`WireName::from_wire`] into an existing value, so that a query
+    /// loop reuses one buffer instead of moving 400 octets per query.
+    /// On `None` the value is left unusable until the next successful read.
+    pub fn read_wire(&mut self, wire: &[u8]) -> Option<usize> {
+        self.len = 0;
+        self.labels = 0;
+        loop {
+            let n = *wire.get(self.len)? as usize;
+            if n == 0 {
+                break;
+            }
+            // 0xC0 pointers and the obsolete 0x40/0x80 label types.
+            if n > 63 || self.len + n + 2 > MAX_NAME {
+                return None;
+            }
+            let label = wire.get(self.len + 1..self.len + 1 + n)?;
+            self.starts[self.labels] = self.len as u8;
+            self.labels += 1;
+            self.buf[self.len] = n as u8;
+            for (d, &b) in self.buf[self.len + 1..self.len + 1 + n]
+                .iter_mut()
+                .zip(label)
+            {
+                *d = b.to_ascii_lowercase();
+            }
+            self.len += n + 1;
+        }
+        self.starts[self.labels] = self.len as u8;
+        self.buf[self.len] = 0;
+        self.len += 1;
+        Some(self.len)
     }
 
     /// Number of labels, the root not counted.
@@ -106,6 +162,28 @@ mod tests {
         let mut buf = [0; MAX_NAME];
         let len = wildcard_key(w.suffix(2), &mut buf).unwrap();
         assert_eq!(&buf[..len], b"\x01*\x07example\x03com\x00");
+    }
+
+    #[test]
+    fn from_wire_matches_from_name() {
+        let wire = b"\x03WwW\x07Example\x03COM\x00\x00\x01";
+        let (w, used) = WireName::from_wire(wire).unwrap();
+        assert_eq!(used, 17);
+        let n = WireName::from_name(&Name::from_ascii("www.example.com.").unwrap());
+        assert_eq!(w.bytes(), n.bytes());
+        assert_eq!(w.labels(), 3);
+        assert_eq!(w.suffix(2), n.suffix(2));
+        assert!(WireName::from_wire(b"\x03www\xc0\x0c").is_none());
+        assert!(WireName::from_wire(b"\x03ww").is_none());
+        let (root, used) = WireName::from_wire(b"\x00").unwrap();
+        assert_eq!((root.labels(), used), (0, 1));
+        let mut long = Vec::new();
+        for _ in 0..5 {
+            long.push(63);
+            long.extend_from_slice(&[b'a'; 63]);
+        }
+        long.push(0);
+        assert!(WireName::from_wire(&long).is_none());
     }
 
     #[test]

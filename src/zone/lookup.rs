@@ -5,6 +5,8 @@
 //! The lookup produces references into the snapshot; only synthesized
 //! records (wildcard expansions, DNAME-made CNAMEs) are built per query.
 
+use std::borrow::Cow;
+
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -115,6 +117,26 @@ enum Found<'z> {
     NxDomain(usize),
 }
 
+/// Where a lookup starts: a hickory name, or the question's own bytes
+/// with their lookup key.
+enum Start<'a> {
+    Name(&'a Name),
+    Wire(&'a [u8], &'a WireName),
+}
+
+impl<'a> Start<'a> {
+    /// The name being looked up, as a hickory name: the last CNAME or
+    /// DNAME target followed, else the query name. `None` when the
+    /// question's bytes are not a name hickory reads.
+    fn current<'b>(&'b self, owned: &'b Option<Name>) -> Option<Cow<'b, Name>> {
+        match (owned, self) {
+            (Some(n), _) => Some(Cow::Borrowed(n)),
+            (None, Start::Name(n)) => Some(Cow::Borrowed(*n)),
+            (None, Start::Wire(raw, _)) => crate::rr::read_name(raw).map(|(n, _)| Cow::Owned(n)),
+        }
+    }
+}
+
 enum Step<'z> {
     Done,
     Follow(&'z Name),
@@ -137,51 +159,96 @@ impl Zone {
         tcp: bool,
         dnssec_ok: bool,
     ) -> Answer<'z> {
+        // A name at hand is never unreadable.
+        self.lookup_from(Start::Name(qname), qtype, tcp, dnssec_ok)
+            .unwrap_or_else(Answer::new)
+    }
+
+    /// [`Zone::lookup_dnssec`] straight from the question on the wire (the
+    /// UDP fast path): `raw` is the query name as sent (uncompressed, case
+    /// kept) and `wire` its lookup key. A hickory `Name` is made only when a
+    /// record must be synthesised for the query name (wildcards, DNAME).
+    /// `None` when hickory cannot read `raw` as a name.
+    pub fn lookup_wire<'z>(
+        &'z self,
+        raw: &[u8],
+        wire: &WireName,
+        qtype: RecordType,
+        tcp: bool,
+        dnssec_ok: bool,
+    ) -> Option<Answer<'z>> {
+        self.lookup_from(Start::Wire(raw, wire), qtype, tcp, dnssec_ok)
+    }
+
+    fn lookup_from<'z>(
+        &'z self,
+        start: Start<'_>,
+        qtype: RecordType,
+        tcp: bool,
+        dnssec_ok: bool,
+    ) -> Option<Answer<'z>> {
         let mut ans = Answer::new();
         ans.dnssec = dnssec_ok && self.signed_ref().is_some();
         let mut owned: Option<Name> = None;
         for _ in 0..MAX_CHAIN {
-            let cur = owned.as_ref().unwrap_or(qname);
-            let wire = WireName::from_name(cur);
+            let made;
+            let wire = match (&owned, &start) {
+                (None, Start::Wire(_, w)) => *w,
+                (Some(n), _) => {
+                    made = WireName::from_name(n);
+                    &made
+                }
+                (None, Start::Name(n)) => {
+                    made = WireName::from_name(n);
+                    &made
+                }
+            };
             if wire.labels() < self.origin_labels
                 || wire.suffix(self.origin_labels) != self.origin_key()
             {
                 // A CNAME or DNAME led out of the zone: the resolver goes on.
-                return ans;
+                return Some(ans);
             }
-            let step = match self.find(&wire, qtype) {
-                Found::Exact(node) => self.answer_node(node, None, &wire, qtype, tcp, &mut ans),
+            let step = match self.find(wire, qtype) {
+                Found::Exact(node) => self.answer_node(node, None, wire, qtype, tcp, &mut ans),
                 Found::Wildcard(node, ce) => {
-                    self.answer_node(node, Some((cur, ce)), &wire, qtype, tcp, &mut ans)
+                    let cur = start.current(&owned)?;
+                    self.answer_node(node, Some((&cur, ce)), wire, qtype, tcp, &mut ans)
                 }
                 Found::Cut(node) => {
                     self.referral(node, &mut ans);
-                    return ans;
+                    return Some(ans);
                 }
-                Found::Dname(node) => match self.dname(node, cur, &mut ans) {
-                    Some(target) => {
-                        owned = Some(target);
-                        continue;
+                Found::Dname(node) => {
+                    let next = {
+                        let cur = start.current(&owned)?;
+                        self.dname(node, &cur, &mut ans)
+                    };
+                    match next {
+                        Some(target) => {
+                            owned = Some(target);
+                            continue;
+                        }
+                        None => return Some(ans),
                     }
-                    None => return ans,
-                },
+                }
                 Found::NxDomain(ce) => {
                     ans.outcome = Outcome::NxDomain;
                     ans.authority.push(Item::Record(&self.negative_soa));
                     if ans.dnssec {
                         self.push_soa_sigs(&mut ans);
-                        self.deny_name(&wire, ce, &mut ans);
+                        self.deny_name(wire, ce, &mut ans);
                     }
-                    return ans;
+                    return Some(ans);
                 }
             };
             match step {
-                Step::Done => return ans,
+                Step::Done => return Some(ans),
                 Step::Follow(target) => owned = Some(target.clone()),
             }
         }
         // A chain longer than we follow: the answer so far is what BIND gives.
-        ans
+        Some(ans)
     }
 
     fn find<'z>(&'z self, wire: &WireName, qtype: RecordType) -> Found<'z> {

@@ -1,0 +1,292 @@
+//! The UDP fast path: plain queries answered without hickory's message
+//! types.
+//!
+//! Profiled with callgrind on the benchmark mix, hickory's request parsing,
+//! `MessageResponse` building and its encoder (a `Vec` per name for label
+//! pointers, a copy of every label into the compression table) cost about
+//! 16,000 instructions per query, most of it allocation and copying. This
+//! module reads the common query in place (one question, class IN, at most
+//! an OPT), asks the same zone lookup as the handler, and writes the answer
+//! straight into a reusable buffer. Anything unusual — other opcodes, TSIG,
+//! EDNS versions or options the handler acts on, transfers, compressed or
+//! malformed questions — is left to the hickory path, so every corner case
+//! keeps exactly one implementation.
+
+mod encode;
+
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::metrics::Events;
+use crate::serve::{self, EDE_OPTION, EDE_ZONE_EXPIRED};
+use crate::store::ZoneTable;
+use crate::wire::EDNS_EXPIRE;
+use crate::zone::key::WireName;
+use crate::zone::{Answer, Item};
+
+pub use encode::{EncodeError, Encoder};
+
+/// The largest answer the fast path writes: the UDP limit we never exceed.
+pub const MAX_ANSWER: usize = serve::MAX_UDP_PAYLOAD as usize;
+
+const OPT: u16 = 41;
+/// The OPT record we send: root owner, type, class (payload), TTL, RDLENGTH.
+const OPT_LEN: usize = 11;
+
+/// The EDNS part of a query the fast path takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns {
+    pub payload: u16,
+    pub dnssec_ok: bool,
+}
+
+/// A query the fast path can answer, borrowed from the datagram (and the
+/// caller's reusable lookup key).
+pub struct Query<'a> {
+    pub id: u16,
+    /// The request's RD and CD bits, in place, which a response copies.
+    flags: u16,
+    /// QNAME, QTYPE and QCLASS exactly as sent (case included).
+    pub question: &'a [u8],
+    /// Octets of QNAME at the start of `question`.
+    name_len: usize,
+    pub wire: &'a WireName,
+    pub qtype: RecordType,
+    pub edns: Option<Edns>,
+}
+
+impl Query<'_> {
+    /// The UDP size limit of the answer, as the hickory path computes it.
+    pub fn limit(&self) -> usize {
+        serve::udp_limit(self.edns.map(|e| e.payload)) as usize
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Reads a plain query: QR=0, opcode QUERY, one question of class IN with
+/// an uncompressed name, no answer or authority records, and at most one
+/// additional record which is an EDNS version 0 OPT without EXPIRE. `None`
+/// sends the datagram to the hickory path. The query name's lookup key is
+/// written into `wire`, which the caller keeps from query to query.
+pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
+    if msg.len() < 12 || msg[2] & 0xF8 != 0 {
+        return None;
+    }
+    let qd = u16_at(msg, 4)?;
+    let an = u16_at(msg, 6)?;
+    let ns = u16_at(msg, 8)?;
+    let ar = u16_at(msg, 10)?;
+    if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+        return None;
+    }
+    let name_len = wire.read_wire(&msg[12..])?;
+    let qend = 12 + name_len + 4;
+    let qtype = u16_at(msg, 12 + name_len)?;
+    let qclass = u16_at(msg, 12 + name_len + 2)?;
+    // Meta types (OPT, TKEY, TSIG, transfers, MAILB/MAILA) and type 0 take
+    // the handler's special cases.
+    if qclass != 1 || qtype == 0 || qtype == OPT || (249..=254).contains(&qtype) {
+        return None;
+    }
+    let edns = if ar == 1 {
+        let opt = msg.get(qend..)?;
+        if opt.len() < OPT_LEN || opt[0] != 0 || u16_at(opt, 1)? != OPT {
+            return None;
+        }
+        // TTL: extended RCODE, version, then DO and the other flags.
+        if opt[6] != 0 {
+            return None;
+        }
+        let dnssec_ok = opt[7] & 0x80 != 0;
+        let rdlen = u16_at(opt, 9)? as usize;
+        if OPT_LEN + rdlen != opt.len() {
+            return None;
+        }
+        let mut at = OPT_LEN;
+        while at < opt.len() {
+            let code = u16_at(opt, at)?;
+            let len = u16_at(opt, at + 2)? as usize;
+            // EXPIRE asks for an option only the handler adds.
+            if code == EDNS_EXPIRE || at + 4 + len > opt.len() {
+                return None;
+            }
+            at += 4 + len;
+        }
+        Some(Edns {
+            payload: u16_at(opt, 1 + 2)?,
+            dnssec_ok,
+        })
+    } else {
+        if msg.len() != qend {
+            return None;
+        }
+        None
+    };
+    Some(Query {
+        id: u16_at(msg, 0)?,
+        flags: u16_at(msg, 2)? & 0x0110,
+        question: &msg[12..qend],
+        name_len,
+        wire,
+        qtype: RecordType::from(qtype),
+        edns,
+    })
+}
+
+/// What [`answer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// An answer of this many octets is in the buffer.
+    Ready(usize),
+    /// The hickory path must answer this query.
+    Slow,
+}
+
+const RCODE_SERVFAIL: u16 = 2;
+const RCODE_REFUSED: u16 = 5;
+
+/// Answers `query` into `out` (at least [`MAX_ANSWER`] octets), with the
+/// handler's decisions: REFUSED out of our zones, SERVFAIL (with EDE 24 when
+/// expired) for a zone not served, else the lookup's answer cut to the
+/// client's limit by whole RRsets. Counts the query as the handler does.
+pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [u8]) -> Reply {
+    let limit = query.limit().min(out.len());
+    let Some(entry) = table.find(query.wire) else {
+        let len = empty(query, RCODE_REFUSED, false, out);
+        events.unmatched.record(RCODE_REFUSED);
+        return Reply::Ready(len);
+    };
+    let guard = entry.load();
+    let zone = match guard.as_ref() {
+        Some(zone) if !entry.is_expired() => zone,
+        _ => {
+            let len = empty(query, RCODE_SERVFAIL, entry.is_expired(), out);
+            entry.counters.record(RCODE_SERVFAIL);
+            return Reply::Ready(len);
+        }
+    };
+    let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    let raw = &query.question[..query.name_len];
+    let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, false, dnssec_ok) else {
+        return Reply::Slow;
+    };
+    match encode_answer(query, &ans, &mut out[..limit]) {
+        Ok(len) => {
+            entry.counters.record(u16::from(ans.rcode()));
+            Reply::Ready(len)
+        }
+        Err(_) => Reply::Slow,
+    }
+}
+
+/// Header flags of a response: QR, opcode QUERY, the request's RD and CD.
+fn flags(query: &Query<'_>, aa: bool, tc: bool, rcode: u16) -> u16 {
+    0x8000 | query.flags | if aa { 0x0400 } else { 0 } | if tc { 0x0200 } else { 0 } | rcode
+}
+
+/// A response with the question only (and our OPT).
+fn empty(query: &Query<'_>, rcode: u16, expired: bool, out: &mut [u8]) -> usize {
+    let mut enc = Encoder::new(out, query.limit());
+    let with_ede = expired && query.edns.is_some();
+    enc.header(query.id, flags(query, false, false, rcode))
+        .and_then(|_| enc.question(query.question))
+        .expect("a question of at most 259 octets fits in 512");
+    let mut ar = 0;
+    if let Some(e) = query.edns {
+        let ede = with_ede.then_some((EDE_OPTION, EDE_ZONE_EXPIRED));
+        enc.opt(e.dnssec_ok, ede).expect("room kept for OPT");
+        ar = 1;
+    }
+    enc.counts(1, 0, 0, ar);
+    enc.len()
+}
+
+/// Writes a looked-up answer, cut as the hickory path cuts it: when the
+/// uncompressed size is over the limit, [`serve::fit`] decides which whole
+/// RRsets go and whether TC is set, so both paths truncate alike.
+/// `Err(Full)` only if our encoding came out larger than `fit` estimated,
+/// which its pessimistic estimate rules out; the caller then falls back.
+pub fn encode_answer(
+    query: &Query<'_>,
+    ans: &Answer<'_>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let limit = out.len();
+    let opt_room = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let room = limit.saturating_sub(opt_room);
+    let sections = [&ans.answer[..], &ans.authority[..], &ans.additional[..]];
+    let upper: usize = 12
+        + query.question.len()
+        + sections
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|i| upper_bound(ans, i))
+            .sum::<usize>();
+    let (take, truncated) = if upper <= room {
+        (
+            [ans.answer.len(), ans.authority.len(), ans.additional.len()],
+            false,
+        )
+    } else {
+        let fit = serve::fit(ans, query.question, room);
+        ([fit.answer, fit.authority, fit.additional], fit.truncated)
+    };
+    let mut enc = Encoder::new(out, limit);
+    enc.reserve(opt_room);
+    enc.header(query.id, 0)?;
+    enc.question(query.question)?;
+    let mut counts = [0u16; 3];
+    for (s, items) in sections.into_iter().enumerate() {
+        for item in &items[..take[s]] {
+            // The records of an item share their owner: written once, then
+            // pointed at.
+            let mut owner = None;
+            for r in ans.records(item) {
+                enc.record(r, &mut owner)?;
+            }
+            counts[s] += ans.records(item).len() as u16;
+        }
+    }
+    enc.reserve(0);
+    if let Some(e) = query.edns {
+        enc.opt(e.dnssec_ok, None)?;
+    }
+    let rcode = u16::from(ans.rcode()) & 0x0F;
+    enc.set_flags(flags(query, ans.authoritative, truncated, rcode));
+    enc.counts(
+        1,
+        counts[0],
+        counts[1],
+        counts[2] + u16::from(query.edns.is_some()),
+    );
+    Ok(enc.len())
+}
+
+/// The size of an item with names uncompressed: the bound `serve::fit`
+/// starts from, computed without building RDATA.
+fn upper_bound<'z>(ans: &Answer<'z>, item: &Item<'z>) -> usize {
+    match item {
+        Item::Set(s) => s.wire_len,
+        _ => ans
+            .records(item)
+            .iter()
+            .map(|r| r.name.len() + 1 + 10 + rdata_len(&r.data))
+            .sum(),
+    }
+}
+
+fn rdata_len(data: &RData) -> usize {
+    match data {
+        RData::NS(n) => n.0.len() + 1,
+        RData::CNAME(n) => n.0.len() + 1,
+        RData::PTR(n) => n.0.len() + 1,
+        RData::MX(mx) => 2 + mx.exchange.len() + 1,
+        RData::SOA(soa) => soa.mname.len() + 1 + soa.rname.len() + 1 + 20,
+        other => crate::rr::rdata_len(other),
+    }
+}
+
+#[cfg(test)]
+mod tests;
