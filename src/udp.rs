@@ -47,23 +47,42 @@ pub fn spawn(
     events: Arc<Events>,
     shutdown: CancellationToken,
 ) -> Result<(), UdpError> {
-    for _ in 0..workers.max(1) {
+    for i in 0..workers.max(1) {
         let socket = bind(addr).map_err(|error| UdpError::Bind { addr, error })?;
         let handler = handler.clone();
         let events = events.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let socket = Arc::new(socket);
-            tokio::select! {
-                _ = serve(socket, handler, events) => {}
-                _ = shutdown.cancelled() => {}
-            }
-        });
+        // One OS thread per socket, with a runtime of its own: the kernel
+        // spreads datagrams over the SO_REUSEPORT sockets, and each is then
+        // served on its own core instead of sharing the main runtime's
+        // workers with TCP, transfers and the control endpoint.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| UdpError::Bind { addr, error })?;
+        std::thread::Builder::new()
+            .name(format!("udp-{addr}-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let socket = match UdpSocket::from_std(socket) {
+                        Ok(s) => Arc::new(s),
+                        Err(e) => {
+                            warn!(%addr, error = %e, "UDP socket unusable");
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = serve(socket, handler, events) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                });
+            })
+            .map_err(|error| UdpError::Bind { addr, error })?;
     }
     Ok(())
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
@@ -73,7 +92,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     // Bursts must not overflow the receive queue while a worker is busy.
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Datagrams taken per system call.
