@@ -5,7 +5,7 @@
 //! Keeping it pure makes every protocol rule testable with messages built in
 //! code, and lets the client layer deal only with sockets, timeouts and TSIG.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -135,8 +135,12 @@ pub struct Interpreter {
     diffs: Vec<IxfrDiff>,
     up_to_date: bool,
     counted: usize,
-    rrsets: HashMap<(Name, RecordType), usize>,
-    types: HashMap<Name, HashSet<RecordType>>,
+    /// Records per (owner, type) and types per owner, keyed by a hash of
+    /// the owner (case-insensitive, randomly seeded): a transfer of millions
+    /// of records must not keep a copy of every name just to count.
+    rrsets: HashMap<(u64, u16), u32>,
+    types: HashMap<u64, u32>,
+    hasher: std::collections::hash_map::RandomState,
     expire: Option<u32>,
     messages: usize,
     bytes: u64,
@@ -164,6 +168,7 @@ impl Interpreter {
             counted: 0,
             rrsets: HashMap::new(),
             types: HashMap::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
             expire: None,
             messages: 0,
             bytes: 0,
@@ -289,22 +294,26 @@ impl Interpreter {
     fn add_full(&mut self, rec: Record) -> Result<(), InterpError> {
         self.count()?;
         let rtype = rec.record_type();
-        let n = self.rrsets.entry((rec.name.clone(), rtype)).or_insert(0);
+        let owner = std::hash::BuildHasher::hash_one(&self.hasher, &rec.name);
+        let n = self.rrsets.entry((owner, u16::from(rtype))).or_insert(0);
         *n += 1;
-        if *n > self.limits.max_rrset_records {
+        let first_of_type = *n == 1;
+        if *n as usize > self.limits.max_rrset_records {
             return Err(InterpError::RrsetTooLarge {
                 name: rec.name.to_string(),
                 rtype,
                 limit: self.limits.max_rrset_records,
             });
         }
-        let types = self.types.entry(rec.name.clone()).or_default();
-        types.insert(rtype);
-        if types.len() > self.limits.max_types_per_name {
-            return Err(InterpError::TooManyTypes {
-                name: rec.name.to_string(),
-                limit: self.limits.max_types_per_name,
-            });
+        if first_of_type {
+            let types = self.types.entry(owner).or_insert(0);
+            *types += 1;
+            if *types as usize > self.limits.max_types_per_name {
+                return Err(InterpError::TooManyTypes {
+                    name: rec.name.to_string(),
+                    limit: self.limits.max_types_per_name,
+                });
+            }
         }
         self.records.push(rec);
         Ok(())
