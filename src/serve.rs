@@ -136,17 +136,25 @@ impl RequestHandler for Handler {
             o.set_dnssec_ok(e.flags().dnssec_ok);
             o
         });
+        // The early answers carry no records: the question, our OPT and an
+        // RCODE, counted against no zone.
+        macro_rules! header_only {
+            ($rcode:expr) => {{
+                out.response_code = $rcode;
+                return send_empty(
+                    builder,
+                    out,
+                    edns_out.as_ref(),
+                    &mut response_handle,
+                    &self.events.unmatched,
+                )
+                .await;
+            }};
+        }
+
         // RFC 6891 §6.1.3: only version 0 exists.
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            out.response_code = ResponseCode::BADVERS;
-            return send_empty(
-                builder,
-                out,
-                edns_out.as_ref(),
-                &mut response_handle,
-                &self.events.unmatched,
-            )
-            .await;
+            header_only!(ResponseCode::BADVERS);
         }
         let mut auth = Auth {
             key: None,
@@ -160,15 +168,7 @@ impl RequestHandler for Handler {
             .position(|r| r.record_type() == RecordType::TSIG);
         // RFC 8945 §5.1: a TSIG anywhere but last is a format error.
         if tsig_at.is_some_and(|i| i + 1 != additionals.len()) {
-            out.response_code = ResponseCode::FormErr;
-            return send_empty(
-                builder,
-                out,
-                edns_out.as_ref(),
-                &mut response_handle,
-                &self.events.unmatched,
-            )
-            .await;
+            header_only!(ResponseCode::FormErr);
         }
         let signed = request.signature.is_some() || tsig_at.is_some();
         if signed {
@@ -203,42 +203,18 @@ impl RequestHandler for Handler {
                     .await;
             }
             _ => {
-                out.response_code = ResponseCode::NotImp;
-                return send_empty(
-                    builder,
-                    out,
-                    edns_out.as_ref(),
-                    &mut response_handle,
-                    &self.events.unmatched,
-                )
-                .await;
+                header_only!(ResponseCode::NotImp);
             }
         }
         let queries = request.queries.queries();
         if queries.len() != 1 {
-            out.response_code = ResponseCode::FormErr;
-            return send_empty(
-                builder,
-                out,
-                edns_out.as_ref(),
-                &mut response_handle,
-                &self.events.unmatched,
-            )
-            .await;
+            header_only!(ResponseCode::FormErr);
         }
         let query = queries[0].original();
         let qtype = query.query_type();
         let qname = query.name();
         if query.query_class() != DNSClass::IN {
-            out.response_code = ResponseCode::Refused;
-            return send_empty(
-                builder,
-                out,
-                edns_out.as_ref(),
-                &mut response_handle,
-                &self.events.unmatched,
-            )
-            .await;
+            header_only!(ResponseCode::Refused);
         }
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return self
@@ -249,15 +225,7 @@ impl RequestHandler for Handler {
         let wire = WireName::from_name(qname);
         let table = self.store.table();
         let Some(entry) = table.find(&wire) else {
-            out.response_code = ResponseCode::Refused;
-            return send_empty(
-                builder,
-                out,
-                edns_out.as_ref(),
-                &mut response_handle,
-                &self.events.unmatched,
-            )
-            .await;
+            header_only!(ResponseCode::Refused);
         };
         let guard = entry.load();
         let zone = match guard.as_ref() {
