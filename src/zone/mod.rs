@@ -123,7 +123,9 @@ impl RRset {
     fn new(rtype: RecordType) -> Self {
         RRset {
             rtype,
-            records: Vec::new(),
+            // Most RRsets hold one record; a Vec's first growth would make
+            // room for four of these 300-octet records.
+            records: Vec::with_capacity(1),
             wire_len: 0,
         }
     }
@@ -266,7 +268,7 @@ impl Zone {
                     let id = nodes.len();
                     nodes.push(Node {
                         name: record.name.clone(),
-                        rrsets: Vec::new(),
+                        rrsets: Vec::with_capacity(1),
                         flags: 0,
                     });
                     index.insert(key, id as u32);
@@ -340,6 +342,10 @@ impl Zone {
         let mut earliest_sig_expiration: Option<u32> = None;
         for (id, node) in nodes.iter_mut().enumerate() {
             node.rrsets.sort_by_key(|s| u16::from(s.rtype));
+            node.rrsets.shrink_to_fit();
+            for set in &mut node.rrsets {
+                set.records.shrink_to_fit();
+            }
             let is_apex = id == apex as usize;
             if let Ok(i) = node
                 .rrsets
