@@ -245,7 +245,14 @@ impl Zone {
         let mut nodes: Vec<Node> = Vec::new();
         let mut index: FastMap<Box<[u8]>, u32> = FastMap::default();
         let mut record_count = 0;
-        for record in records {
+        // The records move into their RRsets one by one; the input's buffer
+        // is given back as it empties, so a big transfer is not held twice.
+        let mut records = records;
+        records.reverse();
+        while let Some(record) = records.pop() {
+            if records.len() < records.capacity() / 2 && records.capacity() > 4096 {
+                records.shrink_to_fit();
+            }
             if record.dns_class != DNSClass::IN {
                 return Err(ZoneError::WrongClass {
                     zone: zone(),
