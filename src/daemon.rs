@@ -188,6 +188,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys);
     let mut server = Server::new(handler.clone());
     let udp_shutdown = CancellationToken::new();
+    // TCP first: once a UDP answer comes back, TCP must be there too (a
+    // client told TC=1 retries over TCP at once).
+    for addr in &config.server.listen {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding TCP {addr}"))?;
+        server.register_listener(tcp, TCP_IDLE, 65535 + 2);
+    }
     for addr in &config.server.listen {
         udp::spawn(
             *addr,
@@ -196,10 +204,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             events.clone(),
             udp_shutdown.clone(),
         )?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding TCP {addr}"))?;
-        server.register_listener(tcp, TCP_IDLE, 65535 + 2);
     }
     info!(listen = ?config.server.listen, zones, "outpost serving");
 
