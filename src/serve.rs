@@ -284,19 +284,14 @@ impl RequestHandler for Handler {
         out.truncation = fit.truncated;
         debug!(name = %qname, %qtype, rcode = %out.response_code, "query");
 
+        // The hickory path works on hickory records: made here, once.
+        let answers = made(&answer, &answer.answer[..fit.answer]);
+        let authority = made(&answer, &answer.authority[..fit.authority]);
+        let additional = made(&answer, &answer.additional[..fit.additional]);
         if let Some(signer) = auth.signer.as_mut() {
-            let answers: Vec<&Record> = answer.answer[..fit.answer]
-                .iter()
-                .flat_map(|i| answer.records(i))
-                .collect();
-            let authority: Vec<&Record> = answer.authority[..fit.authority]
-                .iter()
-                .flat_map(|i| answer.records(i))
-                .collect();
-            let additional: Vec<&Record> = answer.additional[..fit.additional]
-                .iter()
-                .flat_map(|i| answer.records(i))
-                .collect();
+            let answers: Vec<&Record> = answers.iter().collect();
+            let authority: Vec<&Record> = authority.iter().collect();
+            let additional: Vec<&Record> = additional.iter().collect();
             let sections = out::Sections {
                 answers: &answers,
                 authority: &authority,
@@ -323,16 +318,10 @@ impl RequestHandler for Handler {
 
         let response = builder.build(
             out,
-            answer.answer[..fit.answer]
-                .iter()
-                .flat_map(|i| answer.records(i)),
-            answer.authority[..fit.authority]
-                .iter()
-                .flat_map(|i| answer.records(i)),
+            answers.iter(),
+            authority.iter(),
             std::iter::empty::<&Record>(),
-            answer.additional[..fit.additional]
-                .iter()
-                .flat_map(|i| answer.records(i)),
+            additional.iter(),
         );
         let mut response = response;
         if let Some(e) = edns_out.as_ref() {
@@ -684,15 +673,11 @@ fn option_len(o: &EdnsOption) -> usize {
     }
 }
 
-fn item_upper_bound<'z>(answer: &Answer<'z>, item: &Item<'z>) -> usize {
-    match item {
-        Item::Set(s) => s.wire_len,
-        _ => answer
-            .records(item)
-            .iter()
-            .map(|r| r.name.len() + 1 + 10 + crate::rr::rdata_len(&r.data))
-            .sum(),
-    }
+fn made<'z>(answer: &Answer<'z>, items: &[Item<'z>]) -> Vec<Record> {
+    items
+        .iter()
+        .flat_map(|i| answer.records(i).into_owned())
+        .collect()
 }
 
 /// Decides how much of the answer goes out: whole RRsets only (RFC 2181
@@ -712,7 +697,7 @@ pub fn fit<'z>(answer: &Answer<'z>, question: &[u8], limit: usize) -> Fit {
             .iter()
             .chain(&answer.authority)
             .chain(&answer.additional)
-            .map(|i| item_upper_bound(answer, i))
+            .map(|i| answer.upper_bound(i))
             .sum::<usize>();
     if upper <= limit {
         return all;

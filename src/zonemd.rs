@@ -292,6 +292,15 @@ pub fn check_transfer(
     mode: ZonemdMode,
 ) -> Result<(), ZonemdError> {
     warn_signature_expiry(origin, records, unix_now());
+    check_transfer_quiet(origin, records, mode)
+}
+
+/// [`check_transfer`] without the signature warning.
+fn check_transfer_quiet(
+    origin: &Name,
+    records: &[Record],
+    mode: ZonemdMode,
+) -> Result<(), ZonemdError> {
     let outcome = match mode {
         ZonemdMode::Ignore => return Ok(()),
         ZonemdMode::Verify | ZonemdMode::Require => verify(origin, records)?,
@@ -312,6 +321,40 @@ pub fn check_transfer(
         }
         ZonemdOutcome::Absent => Ok(()),
     }
+}
+
+/// [`check_transfer`] on a built snapshot. The records are made again as
+/// hickory records only when there is a ZONEMD to check: a zone without
+/// one costs nothing here.
+pub fn check_zone(zone: &crate::zone::Zone, mode: ZonemdMode) -> Result<(), ZonemdError> {
+    let origin = zone.origin();
+    let now = unix_now();
+    let expire = match &zone.soa().data {
+        RData::SOA(soa) => soa.expire.max(0) as u64,
+        _ => 0,
+    };
+    log_signature_expiry(
+        origin,
+        expiry_verdict(zone.earliest_signature_expiration(now), expire, now),
+        now,
+    );
+    if mode == ZonemdMode::Ignore {
+        return Ok(());
+    }
+    let has_zonemd = zone
+        .apex_node()
+        .rrset(hickory_proto::rr::RecordType::from(ZONEMD))
+        .is_some();
+    if !has_zonemd {
+        return match mode {
+            ZonemdMode::Require => Err(ZonemdError::Required {
+                zone: origin.to_string(),
+            }),
+            _ => Ok(()),
+        };
+    }
+    let records: Vec<Record> = zone.records().collect();
+    check_transfer_quiet(origin, &records, mode)
 }
 
 fn unix_now() -> u64 {
@@ -339,10 +382,7 @@ pub fn signature_expiry(origin: &Name, records: &[Record], now: u64) -> Signatur
         .iter()
         .filter_map(expiration)
         .reduce(|a, b| if serial_time_before(b, a) { b } else { a });
-    let Some(earliest) = earliest else {
-        return SignatureExpiry::Fine;
-    };
-    let earliest = unwrap_serial_time(earliest, now);
+    let earliest = earliest.map(|e| unwrap_serial_time(e, now));
     let expire = records
         .iter()
         .find_map(|r| match &r.data {
@@ -352,6 +392,15 @@ pub fn signature_expiry(origin: &Name, records: &[Record], now: u64) -> Signatur
             _ => None,
         })
         .unwrap_or(0);
+    expiry_verdict(earliest, expire, now)
+}
+
+/// The verdict for the earliest signature expiration (Unix seconds) and
+/// the SOA expire interval.
+fn expiry_verdict(earliest: Option<u64>, expire: u64, now: u64) -> SignatureExpiry {
+    let Some(earliest) = earliest else {
+        return SignatureExpiry::Fine;
+    };
     if earliest <= now {
         SignatureExpiry::Expired(earliest)
     } else if earliest < now + expire {
@@ -362,7 +411,11 @@ pub fn signature_expiry(origin: &Name, records: &[Record], now: u64) -> Signatur
 }
 
 fn warn_signature_expiry(origin: &Name, records: &[Record], now: u64) {
-    match signature_expiry(origin, records, now) {
+    log_signature_expiry(origin, signature_expiry(origin, records, now), now);
+}
+
+fn log_signature_expiry(origin: &Name, verdict: SignatureExpiry, now: u64) {
+    match verdict {
         SignatureExpiry::Fine => {}
         SignatureExpiry::BeforeZoneExpiry(at) => warn!(
             zone = %origin, expires_at = at, in_seconds = at - now,

@@ -43,6 +43,12 @@ pub enum AuditError {
     Transfer(Box<XfrError>),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("zone {zone}: a record from {primary} cannot be read: {reason}")]
+    BadRecord {
+        zone: String,
+        primary: std::net::SocketAddr,
+        reason: String,
+    },
     #[error("{file}: no [[key]] named {name:?}")]
     UnknownKey { file: String, name: String },
     #[error(
@@ -320,7 +326,13 @@ pub fn fetch(zone: &Name, source: &Source) -> Result<Vec<Record>, AuditError> {
                     )
                     .await
                     {
-                        Ok(r) => return Ok(r.records),
+                        Ok(r) => {
+                            return r.records.to_records().map_err(|e| AuditError::BadRecord {
+                                zone: zone.to_ascii(),
+                                primary: *addr,
+                                reason: e.to_string(),
+                            });
+                        }
                         Err(e) => {
                             if addrs.len() > 1 {
                                 eprintln!("outpost audit: {e}");

@@ -1,7 +1,7 @@
 //! A DNS message writer over a caller's buffer: no allocation, and name
 //! compression against everything written so far, the question included.
 
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::zone::key::MAX_NAME;
 
@@ -211,16 +211,9 @@ impl<'b> Encoder<'b> {
     /// records of one RRset share it, so later ones repeat the first one's
     /// pointer, or point at it, instead of encoding the name again.
     pub fn record(&mut self, r: &Record, owner: &mut Option<usize>) -> Result<(), EncodeError> {
-        match *owner {
-            Some(at) if self.buf[at] & 0xC0 == 0xC0 => {
-                let pointer = [self.buf[at], self.buf[at + 1]];
-                self.put(&pointer)?;
-            }
-            Some(at) if at <= MAX_POINTER => self.put_u16(0xC000 | at as u16)?,
-            _ => {
-                *owner = Some(self.len);
-                self.name(&r.name)?;
-            }
+        if !self.repeat_owner(*owner)? {
+            *owner = Some(self.len);
+            self.name(&r.name)?;
         }
         self.put_u16(u16::from(r.record_type()))?;
         self.put_u16(u16::from(r.dns_class))?;
@@ -248,6 +241,65 @@ impl<'b> Encoder<'b> {
             }
             RData::Unknown { rdata, .. } => self.put(&rdata.anything)?,
             _ => return Err(EncodeError::Unsupported),
+        }
+        let rdlen = self.len - rdlen_at - 2;
+        self.set_u16(rdlen_at, rdlen as u16);
+        Ok(())
+    }
+
+    /// Writes the owner written before at `owner` again, as a pointer;
+    /// `false` (nothing written) when there is none to point at.
+    fn repeat_owner(&mut self, owner: Option<usize>) -> Result<bool, EncodeError> {
+        match owner {
+            Some(at) if self.buf[at] & 0xC0 == 0xC0 => {
+                let pointer = [self.buf[at], self.buf[at + 1]];
+                self.put(&pointer)?;
+                Ok(true)
+            }
+            Some(at) if at <= MAX_POINTER => {
+                self.put_u16(0xC000 | at as u16)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// [`Encoder::record`] from a stored record: owner and RDATA in wire
+    /// form (names uncompressed), compressed the same way.
+    pub fn raw_record(
+        &mut self,
+        owner_wire: &[u8],
+        rtype: RecordType,
+        ttl: u32,
+        rdata: &[u8],
+        owner: &mut Option<usize>,
+    ) -> Result<(), EncodeError> {
+        if !self.repeat_owner(*owner)? {
+            *owner = Some(self.len);
+            self.name_wire(owner_wire)?;
+        }
+        self.put_u16(u16::from(rtype))?;
+        self.put_u16(1)?;
+        self.put_u32(ttl)?;
+        let rdlen_at = self.len;
+        self.put_u16(0)?;
+        // The stored RDATA was checked at build: names are where the type
+        // says they are.
+        match rtype {
+            RecordType::NS | RecordType::CNAME | RecordType::PTR => self.name_wire(rdata)?,
+            RecordType::MX => {
+                self.put(&rdata[..2])?;
+                self.name_wire(&rdata[2..])?;
+            }
+            RecordType::SOA => {
+                let first = crate::zone::raw::name_len(rdata).ok_or(EncodeError::Unsupported)?;
+                let second =
+                    crate::zone::raw::name_len(&rdata[first..]).ok_or(EncodeError::Unsupported)?;
+                self.name_wire(&rdata[..first])?;
+                self.name_wire(&rdata[first..first + second])?;
+                self.put(&rdata[first + second..])?;
+            }
+            _ => self.put(rdata)?,
         }
         let rdlen = self.len - rdlen_at - 2;
         self.set_u16(rdlen_at, rdlen as u16);

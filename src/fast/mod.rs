@@ -14,7 +14,7 @@
 
 mod encode;
 
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
 use crate::metrics::Events;
 use crate::serve::{self, EDE_OPTION, EDE_ZONE_EXPIRED};
@@ -222,7 +222,7 @@ pub fn encode_answer(
         + sections
             .iter()
             .flat_map(|s| s.iter())
-            .map(|i| upper_bound(ans, i))
+            .map(|i| ans.upper_bound(i))
             .sum::<usize>();
     let (take, truncated) = if upper <= room {
         (
@@ -243,10 +243,25 @@ pub fn encode_answer(
             // The records of an item share their owner: written once, then
             // pointed at.
             let mut owner = None;
-            for r in ans.records(item) {
-                enc.record(r, &mut owner)?;
+            match *item {
+                Item::Set(node, set) => {
+                    for r in node.rdatas(set) {
+                        enc.raw_record(node.owner_wire(), set.rtype, r.ttl, r.rdata, &mut owner)?;
+                    }
+                }
+                Item::Sigs(node, set, lo, hi) => {
+                    let range = node.rdatas(set).skip(lo as usize).take((hi - lo) as usize);
+                    for r in range {
+                        enc.raw_record(node.owner_wire(), set.rtype, r.ttl, r.rdata, &mut owner)?;
+                    }
+                }
+                _ => {
+                    for r in ans.records(item).iter() {
+                        enc.record(r, &mut owner)?;
+                    }
+                }
             }
-            counts[s] += ans.records(item).len() as u16;
+            counts[s] += ans.count(item) as u16;
         }
     }
     enc.reserve(0);
@@ -262,30 +277,6 @@ pub fn encode_answer(
         counts[2] + u16::from(query.edns.is_some()),
     );
     Ok(enc.len())
-}
-
-/// The size of an item with names uncompressed: the bound `serve::fit`
-/// starts from, computed without building RDATA.
-fn upper_bound<'z>(ans: &Answer<'z>, item: &Item<'z>) -> usize {
-    match item {
-        Item::Set(s) => s.wire_len,
-        _ => ans
-            .records(item)
-            .iter()
-            .map(|r| r.name.len() + 1 + 10 + rdata_len(&r.data))
-            .sum(),
-    }
-}
-
-fn rdata_len(data: &RData) -> usize {
-    match data {
-        RData::NS(n) => n.0.len() + 1,
-        RData::CNAME(n) => n.0.len() + 1,
-        RData::PTR(n) => n.0.len() + 1,
-        RData::MX(mx) => 2 + mx.exchange.len() + 1,
-        RData::SOA(soa) => soa.mname.len() + 1 + soa.rname.len() + 1 + 20,
-        other => crate::rr::rdata_len(other),
-    }
 }
 
 #[cfg(test)]

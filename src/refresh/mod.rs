@@ -31,7 +31,7 @@ use crate::store::ZoneEntry;
 use crate::xfr::client::{self, XfrError, XfrErrorKind};
 use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
 use crate::xfr::ixfr;
-use crate::zone::{BuildLimits, Zone, ZoneError};
+use crate::zone::{BuildLimits, RawRecords, Zone, ZoneError};
 use crate::zonefile;
 use scheduler::{Scheduler, instant_at};
 use timers::{Jitter, SoaTimers, SoaVerdict, TimerBounds, TimerState, UnixTime, ZoneTimers};
@@ -707,7 +707,7 @@ fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
 /// What a transfer brought: the whole zone, or differences to our copy.
 enum Fetched {
     Full {
-        records: Vec<Record>,
+        records: RawRecords,
         /// How the full zone came: "AXFR", or why IXFR fell back.
         method: String,
     },
@@ -795,7 +795,8 @@ async fn transfer_zone(
             } else {
                 announced
             };
-            ixfr::apply(old.records(), &diffs, expected).map(|r| (r, diffs))
+            let old_records: Vec<Record> = old.records().collect();
+            ixfr::apply(&old_records, &diffs, expected).map(|r| (r, diffs))
         })
         .await
         .map_err(|e| RefreshError::Task {
@@ -811,7 +812,11 @@ async fn transfer_zone(
         warn!(zone = %cfg.name, %primary, "{reason}; falling back to AXFR");
     }
     let (records, method, diffs) = match (applied, fetched) {
-        (Some((records, diffs)), _) => (records, "IXFR".to_string(), Some(diffs)),
+        (Some((records, diffs)), _) => (
+            records.iter().collect::<RawRecords>(),
+            "IXFR".to_string(),
+            Some(diffs),
+        ),
         (None, Some(Fetched::Full { records, method })) => (records, method, None),
         _ => {
             let result = client::axfr(
@@ -840,26 +845,27 @@ async fn transfer_zone(
     let old_serial = old.as_ref().map(|o| o.serial());
     // Building and writing a big zone is CPU and disk work: off the runtime.
     let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
-        // ZONEMD covers the whole zone as it now stands, after any IXFR.
-        crate::zonemd::check_transfer(&name, &records, zonemd).map_err(|error| {
-            RefreshError::Build {
+        let zone =
+            Zone::build_raw(&name, records, &limits).map_err(|error| RefreshError::Build {
                 zone: crate::rr::zone_text(&name),
                 primary,
-                error: Box::new(error.into()),
-            }
-        })?;
-        let zone = Zone::build(&name, records, &limits).map_err(|error| RefreshError::Build {
+                error: Box::new(error),
+            })?;
+        // ZONEMD covers the whole zone as it now stands, after any IXFR.
+        crate::zonemd::check_zone(&zone, zonemd).map_err(|error| RefreshError::Build {
             zone: crate::rr::zone_text(&name),
             primary,
-            error: Box::new(error),
+            error: Box::new(error.into()),
         })?;
         // What downstream IXFR clients will be sent for this change.
         let history = match (diffs, &old) {
             _ if !keep_history => None,
             (Some(d), _) => Some(d),
-            (None, Some(old)) => ixfr::diff(old.records(), zone.records())
-                .ok()
-                .map(|d| vec![d]),
+            (None, Some(old)) => {
+                let before: Vec<Record> = old.records().collect();
+                let after: Vec<Record> = zone.records().collect();
+                ixfr::diff(&before, &after).ok().map(|d| vec![d])
+            }
             (None, None) => None,
         };
         Ok((zone, history))
@@ -899,7 +905,9 @@ async fn transfer_zone(
         paths.create_dirs()?;
         persist::save_zone(
             &paths,
-            |w: &mut dyn std::io::Write| zonefile::write_zone(w, &origin, to_write.records()),
+            |w: &mut dyn std::io::Write| {
+                zonefile::write_raw_zone(w, &origin, to_write.raw_records())
+            },
             &state,
         )
     })

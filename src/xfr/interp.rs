@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::wire::{self, CLASS_IN, Message, OPCODE_QUERY, WireError, WireRecord};
+use crate::zone::RawRecords;
+use crate::zone::key::{MAX_NAME, WireName};
+use crate::zone::raw::name_to_wire;
 
 /// Limits for what a primary may send; the config defines them.
 pub use crate::config::Limits;
@@ -75,8 +78,9 @@ pub struct IxfrDiff {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferData {
-    /// The whole zone, SOA first and only once.
-    Full(Vec<Record>),
+    /// The whole zone, SOA first and only once, in wire form: a million
+    /// hickory records would take more memory than the zone is worth.
+    Full(RawRecords),
     /// IXFR diffs in order, oldest first.
     Incremental(Vec<IxfrDiff>),
     /// IXFR answer with the single current SOA: nothing newer.
@@ -131,7 +135,7 @@ pub struct Interpreter {
     limits: Limits,
     state: State,
     opening: Option<Record>,
-    records: Vec<Record>,
+    records: RawRecords,
     diffs: Vec<IxfrDiff>,
     up_to_date: bool,
     counted: usize,
@@ -140,7 +144,9 @@ pub struct Interpreter {
     /// of records must not keep a copy of every name just to count.
     rrsets: HashMap<(u64, u16), u32>,
     types: HashMap<u64, u32>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::quality::RandomState,
+    /// The zone's lookup key, for the in-zone check of raw owners.
+    zone_key: WireName,
     expire: Option<u32>,
     messages: usize,
     bytes: u64,
@@ -156,19 +162,20 @@ fn soa_serial(rec: &Record) -> Option<u32> {
 impl Interpreter {
     pub fn new(zone: Name, query_id: u16, request: Request, limits: Limits) -> Self {
         Interpreter {
+            zone_key: WireName::from_name(&zone),
             zone,
             query_id,
             request,
             limits,
             state: State::Start,
             opening: None,
-            records: Vec::new(),
+            records: RawRecords::new(),
             diffs: Vec::new(),
             up_to_date: false,
             counted: 0,
             rrsets: HashMap::new(),
             types: HashMap::new(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             expire: None,
             messages: 0,
             bytes: 0,
@@ -202,6 +209,11 @@ impl Interpreter {
         for (i, wr) in msg.answers.iter().enumerate() {
             if self.is_done() {
                 return Err(InterpError::ExtraData(msg.answers.len() - i));
+            }
+            // The bulk of an AXFR goes straight into wire form.
+            if matches!(self.state, State::Full) && wr.rtype != RecordType::SOA {
+                self.add_full_wire(wr)?;
+                continue;
             }
             let rec = self.check_record(wr)?;
             self.step(rec)?;
@@ -291,16 +303,17 @@ impl Interpreter {
         Ok(())
     }
 
-    fn add_full(&mut self, rec: Record) -> Result<(), InterpError> {
+    /// Counts a record of the whole zone against the limits; `key` is the
+    /// owner's lookup key (lowercase wire form).
+    fn limit(&mut self, key: &[u8], rtype: RecordType, name: &Name) -> Result<(), InterpError> {
         self.count()?;
-        let rtype = rec.record_type();
-        let owner = std::hash::BuildHasher::hash_one(&self.hasher, &rec.name);
+        let owner = std::hash::BuildHasher::hash_one(&self.hasher, key);
         let n = self.rrsets.entry((owner, u16::from(rtype))).or_insert(0);
         *n += 1;
         let first_of_type = *n == 1;
         if *n as usize > self.limits.max_rrset_records {
             return Err(InterpError::RrsetTooLarge {
-                name: rec.name.to_string(),
+                name: name.to_string(),
                 rtype,
                 limit: self.limits.max_rrset_records,
             });
@@ -310,12 +323,55 @@ impl Interpreter {
             *types += 1;
             if *types as usize > self.limits.max_types_per_name {
                 return Err(InterpError::TooManyTypes {
-                    name: rec.name.to_string(),
+                    name: name.to_string(),
                     limit: self.limits.max_types_per_name,
                 });
             }
         }
-        self.records.push(rec);
+        Ok(())
+    }
+
+    fn add_full(&mut self, rec: Record) -> Result<(), InterpError> {
+        let key = WireName::from_name(&rec.name);
+        self.limit(key.bytes(), rec.record_type(), &rec.name)?;
+        self.records.push_record(&rec);
+        Ok(())
+    }
+
+    /// [`Interpreter::add_full`] without making a hickory record: the
+    /// checks of [`Interpreter::check_record`] on the wire form.
+    fn add_full_wire(&mut self, wr: &WireRecord) -> Result<(), InterpError> {
+        if wr.class != CLASS_IN {
+            return Err(InterpError::WrongClass {
+                name: wr.name.to_string(),
+                rtype: wr.rtype,
+                class: wr.class,
+            });
+        }
+        let mut owner = [0u8; MAX_NAME];
+        let len = name_to_wire(&wr.name, &mut owner);
+        let owner = &owner[..len];
+        let key = WireName::from_wire(owner).map(|(k, _)| k);
+        let zl = self.zone_key.labels();
+        let in_zone = key
+            .as_ref()
+            .is_some_and(|k| k.labels() >= zl && k.suffix(zl) == self.zone_key.bytes());
+        let (true, Some(key)) = (in_zone, key) else {
+            return Err(InterpError::OutOfZone {
+                name: wr.name.to_string(),
+                rtype: wr.rtype,
+            });
+        };
+        crate::zone::raw::check_rdata(u16::from(wr.rtype), &wr.rdata).map_err(|reason| {
+            InterpError::BadRecord {
+                name: wr.name.to_string(),
+                rtype: wr.rtype,
+                reason,
+            }
+        })?;
+        self.limit(key.bytes(), wr.rtype, &wr.name)?;
+        self.records
+            .push(owner, u16::from(wr.rtype), CLASS_IN, wr.ttl, &wr.rdata);
         Ok(())
     }
 
@@ -550,6 +606,7 @@ mod tests {
         let TransferData::Full(recs) = t.data else {
             panic!("not a full transfer")
         };
+        let recs = recs.to_records().unwrap();
         assert_eq!(recs.len(), 1 + 20 + 1);
         assert_eq!(recs[0], soa(5));
         assert_eq!(
@@ -743,7 +800,7 @@ mod tests {
         let t = run(ixfr(1), &full).unwrap();
         assert_eq!(
             t.data,
-            TransferData::Full(vec![soa(3), a("www.example.com.", 1)])
+            TransferData::Full([soa(3), a("www.example.com.", 1)].into_iter().collect())
         );
 
         // A diff chain with a gap (2 then from 5) is rejected.

@@ -221,21 +221,24 @@ impl Content {
         }
     }
 
-    fn records(&self) -> Vec<&Record> {
+    /// The records in the order they go out. A whole zone's are made one
+    /// at a time from the snapshot, so an AXFR of a big zone never holds
+    /// them all as hickory records.
+    fn records(&self) -> Box<dyn Iterator<Item = Record> + Send + '_> {
         match self {
-            Content::Full(z) => z.records().chain(iter::once(z.soa())).collect(),
+            Content::Full(z) => Box::new(z.records().chain(iter::once(z.soa().clone()))),
             Content::Incremental { current, diffs } => {
-                let mut v = vec![current.soa()];
+                let mut v = vec![current.soa().clone()];
                 for d in diffs {
-                    v.push(&d.old_soa);
-                    v.extend(d.deleted.iter());
-                    v.push(&d.new_soa);
-                    v.extend(d.added.iter());
+                    v.push(d.old_soa.clone());
+                    v.extend(d.deleted.iter().cloned());
+                    v.push(d.new_soa.clone());
+                    v.extend(d.added.iter().cloned());
                 }
-                v.push(current.soa());
-                v
+                v.push(current.soa().clone());
+                Box::new(v.into_iter())
             }
-            Content::UpToDate(z) => vec![z.soa()],
+            Content::UpToDate(z) => Box::new(iter::once(z.soa().clone())),
         }
     }
 }
@@ -255,22 +258,43 @@ fn compressible_names(r: &Record) -> usize {
     }
 }
 
+/// What the message being filled holds so far.
+#[derive(Default)]
+struct Budget {
+    records: usize,
+    size: usize,
+    names: usize,
+}
+
+impl Budget {
+    /// Whether `r` must start a new message: the current one is not empty
+    /// and would go over [`MESSAGE_BUDGET`] or [`NAMES_PER_MESSAGE`].
+    fn full_before(&self, r: &Record) -> bool {
+        self.records > 0
+            && (self.size + wire_estimate(r) > MESSAGE_BUDGET
+                || self.names + compressible_names(r) > NAMES_PER_MESSAGE)
+    }
+
+    fn add(&mut self, r: &Record) {
+        self.records += 1;
+        self.size += wire_estimate(r);
+        self.names += compressible_names(r);
+    }
+}
+
 /// Splits records into consecutive message bodies within [`MESSAGE_BUDGET`]
 /// and [`NAMES_PER_MESSAGE`].
 pub fn split(records: &[&Record]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut size, mut names) = (0, 0, 0);
+    let mut start = 0;
+    let mut budget = Budget::default();
     for (i, r) in records.iter().enumerate() {
-        let s = wire_estimate(r);
-        let k = compressible_names(r);
-        if i > start && (size + s > MESSAGE_BUDGET || names + k > NAMES_PER_MESSAGE) {
+        if budget.full_before(r) {
             out.push(start..i);
             start = i;
-            size = 0;
-            names = 0;
+            budget = Budget::default();
         }
-        size += s;
-        names += k;
+        budget.add(r);
     }
     if start < records.len() || out.is_empty() {
         out.push(start..records.len());
@@ -299,28 +323,40 @@ impl<R: ResponseHandler> Transfer<R> {
 
     async fn run(mut self) {
         let started = Instant::now();
-        let records = self.content.records();
-        let chunks = split(&records);
         let kind = self.content.kind();
-        for (i, range) in chunks.iter().enumerate() {
+        let content = self.content.clone();
+        let mut records = content.records().peekable();
+        let (mut total, mut messages) = (0, 0);
+        let mut chunk: Vec<Record> = Vec::new();
+        // Always one message, even for no records.
+        while messages == 0 || records.peek().is_some() {
+            chunk.clear();
+            let mut budget = Budget::default();
+            while let Some(r) = records.next_if(|r| !budget.full_before(r)) {
+                budget.add(&r);
+                chunk.push(r);
+            }
+            let refs: Vec<&Record> = chunk.iter().collect();
+            messages += 1;
+            total += refs.len();
             let result = send(
                 &mut self.handle,
                 Protocol::Tcp,
                 &self.queries,
                 self.meta,
-                &records[range.clone()],
+                &refs,
                 self.edns.as_ref(),
                 self.signer.as_mut(),
             )
             .await;
             if let Err(e) = result {
-                warn!(zone = %self.zone, peer = %self.peer, message = i + 1,
+                warn!(zone = %self.zone, peer = %self.peer, message = messages,
                       "{kind} out aborted: {e}");
                 return;
             }
         }
-        info!(zone = %self.zone, peer = %self.peer, records = records.len(),
-              messages = chunks.len(), signed = self.signer.is_some(),
+        info!(zone = %self.zone, peer = %self.peer, records = total,
+              messages, signed = self.signer.is_some(),
               seconds = started.elapsed().as_secs_f64(), "{kind} out queued");
     }
 }

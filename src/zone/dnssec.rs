@@ -29,6 +29,19 @@ pub fn covered(r: &Record) -> u16 {
     }
 }
 
+/// The type an RRSIG's RDATA covers.
+pub fn covered_raw(rdata: &[u8]) -> u16 {
+    match rdata {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}
+
+/// The signature expiration field of an RRSIG's RDATA.
+pub fn expiration_raw(rdata: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(rdata.get(8..12)?.try_into().ok()?))
+}
+
 /// The signature expiration field of an RRSIG.
 pub fn expiration(r: &Record) -> Option<u32> {
     match &r.data {
@@ -108,14 +121,13 @@ impl Signed {
     /// `None` for an unsigned zone (no RRSIG over the apex SOA).
     pub(super) fn build(zone: &Zone) -> Option<Signed> {
         let apex = zone.apex_node();
-        let soa_sigs = apex.sigs(RecordType::SOA);
-        if soa_sigs.is_empty() {
-            return None;
-        }
-        let negative_soa_sigs = soa_sigs
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
+        let (set, lo, hi) = apex.sigs(RecordType::SOA)?;
+        let owner = apex.name();
+        let negative_soa_sigs = apex
+            .records_as(set, &owner)
+            .skip(lo as usize)
+            .take((hi - lo) as usize)
+            .map(|mut r| {
                 r.ttl = zone.negative_soa.ttl;
                 r
             })
@@ -146,12 +158,9 @@ fn nsec3_chain(zone: &Zone) -> Denial {
         .apex_node()
         .rrset(RecordType::NSEC3PARAM)
         .and_then(|s| {
-            s.records
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::Unknown { rdata, .. } => Params::from_rdata(&rdata.anything),
-                    _ => None,
-                })
+            zone.apex_node()
+                .rdatas(s)
+                .filter_map(|r| Params::from_rdata(r.rdata))
                 .find(|(p, flags, _)| p.algorithm == nsec3::SHA1 && *flags == 0)
                 .map(|(p, _, _)| p)
         });
@@ -166,10 +175,10 @@ fn nsec3_chain(zone: &Zone) -> Denial {
         if key_labels(key) != owner_labels {
             continue;
         }
-        let Some(RData::Unknown { rdata, .. }) = set.records.first().map(|r| &r.data) else {
+        let Some(first) = node.rdatas(set).next() else {
             continue;
         };
-        let Some((p, _, _)) = Params::from_rdata(&rdata.anything) else {
+        let Some((p, _, _)) = Params::from_rdata(first.rdata) else {
             continue;
         };
         if p.algorithm != nsec3::SHA1 {
@@ -221,17 +230,14 @@ impl Zone {
         synth_owner: Option<&Name>,
         ans: &mut Answer<'z>,
     ) -> Option<Item<'z>> {
-        let sigs = node.sigs(rtype);
-        if sigs.is_empty() {
-            return None;
-        }
+        let (set, lo, hi) = node.sigs(rtype)?;
         Some(match synth_owner {
-            None => Item::Slice(sigs),
-            Some(owner) => ans.push_synth(sigs.iter().map(|r| {
-                let mut r = r.clone();
-                r.name = owner.clone();
-                r
-            })),
+            None => Item::Sigs(node, set, lo, hi),
+            Some(owner) => ans.push_synth(
+                node.records_as(set, owner)
+                    .skip(lo as usize)
+                    .take((hi - lo) as usize),
+            ),
         })
     }
 
@@ -253,14 +259,13 @@ impl Zone {
         let dup = ans
             .authority
             .iter()
-            .any(|i| matches!(i, Item::Set(s) if std::ptr::eq(*s, set)));
+            .any(|i| matches!(i, Item::Set(_, s) if std::ptr::eq(*s, set)));
         if dup {
             return;
         }
-        ans.authority.push(Item::Set(set));
-        let sigs = node.sigs(rtype);
-        if !sigs.is_empty() {
-            ans.authority.push(Item::Slice(sigs));
+        ans.authority.push(Item::Set(node, set));
+        if let Some((sigs, lo, hi)) = node.sigs(rtype) {
+            ans.authority.push(Item::Sigs(node, sigs, lo, hi));
         }
     }
 
@@ -456,7 +461,9 @@ impl Zone {
             Denial::None => {}
             Denial::Nsec(_) => self.push_proof(cut, RecordType::NSEC, ans),
             Denial::Nsec3 { params, chain } => {
-                let wire = WireName::from_name(&cut.name);
+                let Some((wire, _)) = WireName::from_wire(cut.owner_wire()) else {
+                    return;
+                };
                 match self.nsec3_match(params, chain, wire.bytes()) {
                     Some(m) => self.push_proof(m, RecordType::NSEC3, ans),
                     None => {

@@ -22,9 +22,11 @@ const MAX_CHAIN: usize = 16;
 /// record, or records synthesized for this query.
 #[derive(Debug, Clone, Copy)]
 pub enum Item<'z> {
-    Set(&'z RRset),
+    /// A stored RRset, with the node that holds it.
+    Set(&'z Node, &'z RRset),
+    /// Records `lo..hi` of a stored RRSIG set: those covering one type.
+    Sigs(&'z Node, &'z RRset, u32, u32),
     Record(&'z Record),
-    /// Consecutive stored records: the RRSIGs covering one type.
     Slice(&'z [Record]),
     /// A range of `Answer::synth`.
     Synth(u16, u16),
@@ -77,16 +79,55 @@ impl<'z> Answer<'z> {
         }
     }
 
-    /// The records of an item.
-    pub fn records<'a>(&'a self, item: &Item<'z>) -> &'a [Record]
+    /// The records of an item as hickory records: made for stored ones
+    /// (the slow paths), borrowed for the rest.
+    pub fn records<'a>(&'a self, item: &Item<'z>) -> Cow<'a, [Record]>
     where
         'z: 'a,
     {
         match *item {
-            Item::Set(s) => &s.records,
-            Item::Record(r) => std::slice::from_ref(r),
-            Item::Slice(s) => s,
-            Item::Synth(a, b) => &self.synth[a as usize..b as usize],
+            Item::Set(n, s) => Cow::Owned(n.records(s)),
+            Item::Sigs(n, s, lo, hi) => {
+                let owner = n.name();
+                Cow::Owned(
+                    n.records_as(s, &owner)
+                        .skip(lo as usize)
+                        .take((hi - lo) as usize)
+                        .collect(),
+                )
+            }
+            Item::Record(r) => Cow::Borrowed(std::slice::from_ref(r)),
+            Item::Slice(s) => Cow::Borrowed(s),
+            Item::Synth(a, b) => Cow::Borrowed(&self.synth[a as usize..b as usize]),
+        }
+    }
+
+    /// The number of records of an item.
+    pub fn count(&self, item: &Item<'z>) -> usize {
+        match *item {
+            Item::Set(_, s) => s.len(),
+            Item::Sigs(_, _, lo, hi) => (hi - lo) as usize,
+            Item::Record(_) => 1,
+            Item::Slice(s) => s.len(),
+            Item::Synth(a, b) => (b - a) as usize,
+        }
+    }
+
+    /// The size of an item with names uncompressed: an upper bound of what
+    /// it takes in a message, computed without building records.
+    pub fn upper_bound(&self, item: &Item<'z>) -> usize {
+        let hickory = |r: &Record| r.name.len() + 1 + 10 + crate::rr::rdata_len(&r.data);
+        match *item {
+            Item::Set(_, s) => s.wire_len(),
+            Item::Sigs(n, s, lo, hi) => n
+                .rdatas(s)
+                .skip(lo as usize)
+                .take((hi - lo) as usize)
+                .map(|r| n.owner_wire().len() + 10 + r.rdata.len())
+                .sum(),
+            Item::Record(r) => hickory(r),
+            Item::Slice(s) => s.iter().map(hickory).sum(),
+            Item::Synth(a, b) => self.synth[a as usize..b as usize].iter().map(hickory).sum(),
         }
     }
 
@@ -96,13 +137,13 @@ impl<'z> Answer<'z> {
         Item::Synth(a as u16, self.synth.len() as u16)
     }
 
-    fn push_additional(&mut self, set: &'z RRset) {
+    fn push_additional(&mut self, node: &'z Node, set: &'z RRset) {
         let dup = self
             .additional
             .iter()
-            .any(|i| matches!(i, Item::Set(s) if std::ptr::eq(*s, set)));
+            .any(|i| matches!(i, Item::Set(_, s) if std::ptr::eq(*s, set)));
         if !dup {
-            self.additional.push(Item::Set(set));
+            self.additional.push(Item::Set(node, set));
         }
     }
 }
@@ -137,9 +178,9 @@ impl<'a> Start<'a> {
     }
 }
 
-enum Step<'z> {
+enum Step {
     Done,
-    Follow(&'z Name),
+    Follow(Name),
 }
 
 impl Zone {
@@ -244,7 +285,7 @@ impl Zone {
             };
             match step {
                 Step::Done => return Some(ans),
-                Step::Follow(target) => owned = Some(target.clone()),
+                Step::Follow(target) => owned = Some(target),
             }
         }
         // A chain longer than we follow: the answer so far is what BIND gives.
@@ -291,7 +332,7 @@ impl Zone {
         qtype: RecordType,
         tcp: bool,
         ans: &mut Answer<'z>,
-    ) -> Step<'z> {
+    ) -> Step {
         let synth_owner = wild.map(|w| w.0);
         let step = self.answer_node_data(node, synth_owner, qtype, tcp, ans);
         if ans.dnssec {
@@ -316,13 +357,13 @@ impl Zone {
         qtype: RecordType,
         tcp: bool,
         ans: &mut Answer<'z>,
-    ) -> Option<Step<'z>> {
+    ) -> Option<Step> {
         if qtype == RecordType::ANY {
             let sets: SmallVec<[&RRset; 8]> = if tcp {
-                node.rrsets.iter().collect()
+                node.rrsets().iter().collect()
             } else {
                 // RFC 8482 §4.1: over UDP one RRset of the name is enough.
-                node.rrsets
+                node.rrsets()
                     .iter()
                     .find(|s| s.rtype != RecordType::RRSIG)
                     .into_iter()
@@ -341,14 +382,16 @@ impl Zone {
         }
         if let Some(set) = node.rrset(qtype) {
             self.emit_signed(node, set, synth_owner, qtype != RecordType::RRSIG, ans);
-            self.additional_for(set, ans);
+            self.additional_for(node, set, ans);
             return Some(Step::Done);
         }
         if qtype != RecordType::CNAME && node.has_cname() {
             let set = node.rrset(RecordType::CNAME).expect("flagged at build");
             self.emit_signed(node, set, synth_owner, true, ans);
-            if let RData::CNAME(target) = &set.records[0].data {
-                return Some(Step::Follow(&target.0));
+            if let Some(r) = node.rdatas(set).next()
+                && let Some((target, _)) = crate::rr::read_name(r.rdata)
+            {
+                return Some(Step::Follow(target));
             }
             return Some(Step::Done);
         }
@@ -366,7 +409,7 @@ impl Zone {
         sign: bool,
         ans: &mut Answer<'z>,
     ) {
-        let item = self.emit_set(set, synth_owner, ans);
+        let item = self.emit_set(node, set, synth_owner, ans);
         ans.answer.push(item);
         if sign
             && ans.dnssec
@@ -378,17 +421,14 @@ impl Zone {
 
     fn emit_set<'z>(
         &'z self,
+        node: &'z Node,
         set: &'z RRset,
         synth_owner: Option<&Name>,
         ans: &mut Answer<'z>,
     ) -> Item<'z> {
         match synth_owner {
-            None => Item::Set(set),
-            Some(owner) => ans.push_synth(set.records.iter().map(|r| {
-                let mut r = r.clone();
-                r.name = owner.clone();
-                r
-            })),
+            None => Item::Set(node, set),
+            Some(owner) => ans.push_synth(node.records_as(set, owner)),
         }
     }
 
@@ -409,21 +449,26 @@ impl Zone {
             ans.outcome = Outcome::Referral;
             ans.authoritative = false;
         }
-        ans.authority.push(Item::Set(ns));
+        ans.authority.push(Item::Set(cut, ns));
         if ans.dnssec {
             self.referral_ds(cut, ans);
         }
         // In-bailiwick glue only, as BIND does: addresses of name servers
         // at or below the cut, which a resolver cannot find any other way.
         // They are required: without them the referral is useless (RFC 9471).
-        for r in &ns.records {
-            if let RData::NS(target) = &r.data
-                && cut.name.zone_of(&target.0)
-                && let Some(node) = self.node_of(&target.0)
-            {
+        let cut_labels = cut.labels();
+        let cut_key = WireName::from_wire(cut.owner_wire()).map(|(k, _)| k);
+        for r in cut.rdatas(ns) {
+            let Some((target, _)) = WireName::from_wire(r.rdata) else {
+                continue;
+            };
+            let in_bailiwick = cut_key.as_ref().is_some_and(|k| {
+                target.labels() >= cut_labels && target.suffix(cut_labels) == k.bytes()
+            });
+            if in_bailiwick && let Some(node) = self.node(target.bytes()) {
                 for t in [RecordType::A, RecordType::AAAA] {
                     if let Some(set) = node.rrset(t) {
-                        ans.push_additional(set);
+                        ans.push_additional(node, set);
                     }
                 }
             }
@@ -436,13 +481,10 @@ impl Zone {
     fn dname<'z>(&'z self, node: &'z Node, cur: &Name, ans: &mut Answer<'z>) -> Option<Name> {
         let set = node.rrset(RecordType::DNAME).expect("flagged at build");
         self.emit_signed(node, set, None, true, ans);
-        let rec = &set.records[0];
-        let RData::Unknown { rdata, .. } = &rec.data else {
-            return None;
-        };
-        let (target, _) = crate::rr::read_name(&rdata.anything)?;
-        let keep = cur.num_labels() - node.name.num_labels();
-        let prefix = cur.iter().take(keep as usize).collect::<Vec<_>>();
+        let rec = node.rdatas(set).next()?;
+        let (target, _) = crate::rr::read_name(rec.rdata)?;
+        let keep = cur.num_labels() as usize - node.labels();
+        let prefix = cur.iter().take(keep).collect::<Vec<_>>();
         let new_name = Name::from_labels(prefix)
             .ok()
             .and_then(|p| p.append_domain(&target).ok());
@@ -457,21 +499,18 @@ impl Zone {
     }
 
     /// Addresses of in-zone MX, NS and SRV targets (RFC 1035 §3.3.9, RFC 2782).
-    fn additional_for<'z>(&'z self, set: &'z RRset, ans: &mut Answer<'z>) {
-        for r in &set.records {
-            let target = match &r.data {
-                RData::MX(mx) => mx.exchange.clone(),
-                RData::NS(ns) => ns.0.clone(),
-                RData::Unknown {
-                    code: RecordType::SRV,
-                    rdata,
-                } if rdata.anything.len() > 6 => match crate::rr::read_name(&rdata.anything[6..]) {
-                    Some((n, _)) => n,
-                    None => continue,
-                },
-                _ => continue,
+    fn additional_for<'z>(&'z self, owner: &'z Node, set: &'z RRset, ans: &mut Answer<'z>) {
+        let skip = match set.rtype {
+            RecordType::MX => 2,
+            RecordType::NS => 0,
+            RecordType::SRV => 6,
+            _ => return,
+        };
+        for r in owner.rdatas(set) {
+            let Some((target, _)) = r.rdata.get(skip..).and_then(WireName::from_wire) else {
+                continue;
             };
-            let Some(node) = self.node_of(&target) else {
+            let Some(node) = self.node(target.bytes()) else {
                 continue;
             };
             // Glue below a cut is not authoritative: only referrals hand it out,
@@ -481,7 +520,7 @@ impl Zone {
             }
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(a) = node.rrset(t) {
-                    ans.push_additional(a);
+                    ans.push_additional(node, a);
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod dnssec;
 pub mod key;
 pub mod lookup;
 pub mod nsec3;
+pub mod raw;
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::rr;
 use key::{WireName, key_labels, key_of};
+pub use raw::{RawRecords, RawRr};
 
 pub use lookup::{Answer, Item, Outcome};
 
@@ -108,30 +110,72 @@ impl Default for BuildLimits {
     }
 }
 
-/// All records of one owner and type, in the order the zone gave them.
-#[derive(Debug)]
+/// One RRset of a node: its type, and where its records sit in the node's
+/// data (each record: TTL, RDATA length, RDATA), in the order the zone gave
+/// them.
+#[derive(Debug, Clone, Copy)]
 pub struct RRset {
     pub rtype: RecordType,
-    pub records: Vec<Record>,
+    count: u32,
+    /// The first record's TTL.
+    ttl: u32,
     /// Upper bound of the RRset's size in a message: owners and RDATA
     /// uncompressed. Lets the responder skip a trial encoding when an answer
     /// obviously fits.
-    pub wire_len: usize,
+    wire_len: u32,
+    start: u32,
+    end: u32,
 }
 
 impl RRset {
-    fn new(rtype: RecordType) -> Self {
-        RRset {
-            rtype,
-            // Most RRsets hold one record; a Vec's first growth would make
-            // room for four of these 300-octet records.
-            records: Vec::with_capacity(1),
-            wire_len: 0,
-        }
+    pub fn ttl(&self) -> u32 {
+        self.ttl
     }
 
-    pub fn ttl(&self) -> u32 {
-        self.records.first().map_or(0, |r| r.ttl)
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn wire_len(&self) -> usize {
+        self.wire_len as usize
+    }
+}
+
+/// One stored record of an RRset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rdata<'a> {
+    pub ttl: u32,
+    /// Names uncompressed, case as the zone gave it.
+    pub rdata: &'a [u8],
+}
+
+/// The records of an RRset, in order.
+#[derive(Debug, Clone)]
+pub struct Rdatas<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Rdatas<'a> {
+    type Item = Rdata<'a>;
+
+    fn next(&mut self) -> Option<Rdata<'a>> {
+        let d = self.data;
+        let at = self.at;
+        if at >= d.len() {
+            return None;
+        }
+        let ttl = u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+        let len = u16::from_be_bytes([d[at + 4], d[at + 5]]) as usize;
+        self.at = at + 6 + len;
+        Some(Rdata {
+            ttl,
+            rdata: &d[at + 6..at + 6 + len],
+        })
     }
 }
 
@@ -146,21 +190,70 @@ const OCCLUDED: u8 = 8;
 /// zone's namespace (RFC 5155 §7.2.8), so lookups do not see it.
 const NSEC3_ONLY: u8 = 16;
 
-#[derive(Debug)]
+/// A name of the zone and everything it holds, in two allocations: the
+/// RRset headers, and one buffer with the owner followed by every record.
+#[derive(Debug, Default)]
 pub struct Node {
-    /// The owner as the zone spells it.
-    pub name: Name,
-    /// RRsets sorted by type code; empty for an empty non-terminal.
-    pub rrsets: Vec<RRset>,
+    data: Box<[u8]>,
+    /// Sorted by type code; empty for an empty non-terminal.
+    rrsets: Box<[RRset]>,
+    owner_len: u8,
     flags: u8,
 }
 
 impl Node {
+    /// The owner as the zone spells it, in uncompressed wire form.
+    pub fn owner_wire(&self) -> &[u8] {
+        &self.data[..self.owner_len as usize]
+    }
+
+    /// The owner as a hickory name (made on each call: slow paths only).
+    pub fn name(&self) -> Name {
+        raw::name_from_wire(self.owner_wire())
+    }
+
+    /// Labels of the owner, the root not counted.
+    pub fn labels(&self) -> usize {
+        key_labels(self.owner_wire())
+    }
+
+    pub fn rrsets(&self) -> &[RRset] {
+        &self.rrsets
+    }
+
     pub fn rrset(&self, rtype: RecordType) -> Option<&RRset> {
+        let t = u16::from(rtype);
         self.rrsets
-            .binary_search_by_key(&u16::from(rtype), |s| u16::from(s.rtype))
+            .binary_search_by_key(&t, |s| u16::from(s.rtype))
             .ok()
             .map(|i| &self.rrsets[i])
+    }
+
+    /// The records of one of this node's RRsets.
+    pub fn rdatas(&self, set: &RRset) -> Rdatas<'_> {
+        Rdatas {
+            data: &self.data[set.start as usize..set.end as usize],
+            at: 0,
+        }
+    }
+
+    /// The records of `set` as hickory records, owned by `owner` (the
+    /// node's own name, or a wildcard's expansion).
+    pub fn records_as<'a>(
+        &'a self,
+        set: &'a RRset,
+        owner: &'a Name,
+    ) -> impl Iterator<Item = Record> + 'a {
+        self.rdatas(set).filter_map(move |r| {
+            // Every stored record was read into this form once already.
+            rr::record(owner.clone(), set.rtype, r.ttl, r.rdata).ok()
+        })
+    }
+
+    /// The records of `set` as hickory records.
+    pub fn records(&self, set: &RRset) -> Vec<Record> {
+        let owner = self.name();
+        self.records_as(set, &owner).collect()
     }
 
     pub fn is_cut(&self) -> bool {
@@ -187,16 +280,22 @@ impl Node {
         self.flags & NSEC3_ONLY != 0
     }
 
-    /// The RRSIGs at this node covering `rtype`: the node's RRSIG set is
-    /// sorted by type covered at build, so this is a binary search.
-    pub fn sigs(&self, rtype: RecordType) -> &[Record] {
-        let Some(set) = self.rrset(RecordType::RRSIG) else {
-            return &[];
-        };
+    /// The RRSIGs at this node covering `rtype`: the RRSIG set and the
+    /// range of its records (sorted by type covered at build).
+    pub fn sigs(&self, rtype: RecordType) -> Option<(&RRset, u32, u32)> {
+        let set = self.rrset(RecordType::RRSIG)?;
         let t = u16::from(rtype);
-        let lo = set.records.partition_point(|r| dnssec::covered(r) < t);
-        let hi = lo + set.records[lo..].partition_point(|r| dnssec::covered(r) == t);
-        &set.records[lo..hi]
+        let (mut lo, mut hi) = (None, 0);
+        for (i, r) in self.rdatas(set).enumerate() {
+            let c = dnssec::covered_raw(r.rdata);
+            if c == t {
+                lo.get_or_insert(i as u32);
+                hi = i as u32 + 1;
+            } else if c > t {
+                break;
+            }
+        }
+        lo.map(|lo| (set, lo, hi))
     }
 }
 
@@ -210,6 +309,7 @@ pub struct Zone {
     index: FastMap<Box<[u8]>, u32>,
     apex: u32,
     serial: u32,
+    soa: Record,
     /// The SOA with TTL = min(SOA TTL, MINIMUM), for negative answers (RFC 2308 §3).
     negative_soa: Record,
     record_count: usize,
@@ -220,219 +320,203 @@ pub struct Zone {
     earliest_sig_expiration: Option<u32>,
 }
 
+/// Where a node's owner is spelled: at `skip` octets into the owner of the
+/// record at `offset` of the input (an empty non-terminal takes a suffix of
+/// a descendant's owner).
+#[derive(Clone, Copy)]
+struct OwnerAt {
+    offset: u32,
+    skip: u8,
+}
+
 impl Zone {
-    /// Builds a snapshot from a zone's records, checking it as a loader
-    /// must: everything in the zone, exactly one SOA at the apex, NS at the
-    /// apex, no CNAME beside other data, and the limits. Identical records
-    /// are merged (RFC 2181 §5).
+    /// Builds a snapshot from hickory records (zone files, IXFR results,
+    /// tests); see [`Zone::build_raw`].
     pub fn build(
         origin: &Name,
         records: Vec<Record>,
+        limits: &BuildLimits,
+    ) -> Result<Zone, ZoneError> {
+        if records.len() > limits.max_records {
+            return Err(ZoneError::TooManyRecords {
+                zone: origin.to_string(),
+                records: records.len(),
+                limit: limits.max_records,
+            });
+        }
+        let raw: RawRecords = records.iter().collect();
+        drop(records);
+        Zone::build_raw(origin, raw, limits)
+    }
+
+    /// Builds a snapshot from records in wire form, checking it as a loader
+    /// must: everything in the zone, exactly one SOA at the apex, NS at the
+    /// apex, no CNAME beside other data, and the limits. Identical records
+    /// are merged (RFC 2181 §5).
+    ///
+    /// Two passes over the input, NSD-style: the first finds every name and
+    /// sorts the records by name and type, the second copies each name's
+    /// records into one buffer. Nothing per record outlives the build.
+    pub fn build_raw(
+        origin: &Name,
+        raw: RawRecords,
         limits: &BuildLimits,
     ) -> Result<Zone, ZoneError> {
         let origin = origin.to_lowercase();
         let zone = || origin.to_string();
         let origin_key = key_of(&origin);
         let origin_labels = key_labels(&origin_key);
-        if records.len() > limits.max_records {
+        if raw.len() > limits.max_records || raw.size() > u32::MAX as usize {
             return Err(ZoneError::TooManyRecords {
                 zone: zone(),
-                records: records.len(),
+                records: raw.len(),
                 limit: limits.max_records,
             });
         }
+        let text = |owner: &[u8]| raw::name_from_wire(owner).to_string();
 
-        let mut nodes: Vec<Node> = Vec::new();
+        // Pass 1: a node per owner, and each record's (node, type, place).
         let mut index: FastMap<Box<[u8]>, u32> = FastMap::default();
-        let mut record_count = 0;
-        // The records move into their RRsets one by one; the input's buffer
-        // is given back as it empties, so a big transfer is not held twice.
-        let mut records = records;
-        records.reverse();
-        while let Some(record) = records.pop() {
-            if records.len() < records.capacity() / 2 && records.capacity() > 4096 {
-                records.shrink_to_fit();
-            }
-            if record.dns_class != DNSClass::IN {
+        index.reserve(raw.len() / 2);
+        let mut owners: Vec<OwnerAt> = Vec::new();
+        let mut order: Vec<(u32, u16, u32)> = Vec::with_capacity(raw.len());
+        let mut key = WireName::new();
+        let mut it = raw.iter();
+        loop {
+            let offset = it.offset() as u32;
+            let Some(r) = it.next() else { break };
+            if r.class != u16::from(DNSClass::IN) {
                 return Err(ZoneError::WrongClass {
                     zone: zone(),
-                    owner: record.name.to_string(),
-                    rtype: record.record_type(),
-                    class: record.dns_class,
+                    owner: text(r.owner),
+                    rtype: r.record_type(),
+                    class: DNSClass::from(r.class),
                 });
             }
-            if !origin.zone_of(&record.name) {
+            let in_zone = key.read_wire(r.owner).is_some()
+                && key.labels() >= origin_labels
+                && key.suffix(origin_labels) == &origin_key[..];
+            if !in_zone {
                 return Err(ZoneError::OutOfZone {
                     zone: zone(),
-                    owner: record.name.to_string(),
-                    rtype: record.record_type(),
+                    owner: text(r.owner),
+                    rtype: r.record_type(),
                 });
             }
-            let key = key_of(&record.name);
-            let id = match index.get(&key) {
-                Some(&id) => id as usize,
+            let id = match index.get(key.bytes()) {
+                Some(&id) => id,
                 None => {
-                    let id = nodes.len();
-                    nodes.push(Node {
-                        name: record.name.clone(),
-                        rrsets: Vec::with_capacity(1),
-                        flags: 0,
-                    });
-                    index.insert(key, id as u32);
+                    let id = owners.len() as u32;
+                    owners.push(OwnerAt { offset, skip: 0 });
+                    index.insert(key.bytes().into(), id);
                     id
                 }
             };
-            let node = &mut nodes[id];
-            let rtype = record.record_type();
-            let pos = match node.rrsets.iter().position(|s| s.rtype == rtype) {
-                Some(pos) => pos,
-                None => {
-                    if node.rrsets.len() >= limits.max_types_per_name {
-                        return Err(ZoneError::TooManyTypes {
-                            zone: zone(),
-                            owner: node.name.to_string(),
-                            count: node.rrsets.len() + 1,
-                            limit: limits.max_types_per_name,
-                        });
-                    }
-                    node.rrsets.push(RRset::new(rtype));
-                    node.rrsets.len() - 1
-                }
-            };
-            let set = &mut node.rrsets[pos];
-            if set.records.iter().any(|r| r.data == record.data) {
-                continue;
-            }
-            if set.records.len() >= limits.max_rrset_records {
-                return Err(ZoneError::RrsetTooLarge {
-                    zone: zone(),
-                    owner: node.name.to_string(),
-                    rtype,
-                    count: set.records.len() + 1,
-                    limit: limits.max_rrset_records,
-                });
-            }
-            set.wire_len += record.name.len() + 1 + 10 + rr::rdata_len(&record.data);
-            set.records.push(record);
-            record_count += 1;
+            order.push((id, r.rtype, offset));
         }
 
         // Empty non-terminals: every name between an owner and the apex
         // exists (RFC 4592 §2.2.2), so it gets a node without data.
-        let owners: Vec<Box<[u8]>> = index.keys().cloned().collect();
-        for key in owners {
-            let labels = key_labels(&key);
-            let mut offset = 0;
-            for _ in origin_labels + 1..labels {
-                offset += key[offset] as usize + 1;
-                let ancestor: Box<[u8]> = key[offset..].into();
-                if index.contains_key(&ancestor) {
+        for id in 0..owners.len() {
+            let o = owners[id];
+            let Some(len) = key.read_wire(raw.at(o.offset as usize).owner) else {
+                continue;
+            };
+            let k = &key.bytes()[..len];
+            let mut at = 0;
+            for _ in origin_labels + 1..key.labels() {
+                at += k[at] as usize + 1;
+                let ancestor = &k[at..];
+                if index.contains_key(ancestor) {
                     break;
                 }
-                let name = nodes[index[&key] as usize]
-                    .name
-                    .trim_to(key_labels(&ancestor));
-                index.insert(ancestor, nodes.len() as u32);
-                nodes.push(Node {
-                    name,
-                    rrsets: Vec::new(),
-                    flags: 0,
+                index.insert(ancestor.into(), owners.len() as u32);
+                owners.push(OwnerAt {
+                    offset: o.offset,
+                    skip: at as u8,
                 });
             }
         }
-
         let apex = match index.get(&origin_key) {
             Some(&id) => id,
             None => return Err(ZoneError::NoSoa { zone: zone() }),
         };
 
+        // Pass 2: each name's records, grouped by type, into its buffer.
+        order.sort_unstable();
+        let mut nodes: Vec<Node> = Vec::with_capacity(owners.len());
+        let mut record_count = 0;
         let mut earliest_sig_expiration: Option<u32> = None;
-        for (id, node) in nodes.iter_mut().enumerate() {
-            node.rrsets.sort_by_key(|s| u16::from(s.rtype));
-            node.rrsets.shrink_to_fit();
-            for set in &mut node.rrsets {
-                set.records.shrink_to_fit();
-            }
-            let is_apex = id == apex as usize;
-            if let Ok(i) = node
-                .rrsets
-                .binary_search_by_key(&u16::from(RecordType::RRSIG), |s| u16::from(s.rtype))
-            {
-                let sigs = &mut node.rrsets[i].records;
-                sigs.sort_by_key(dnssec::covered);
-                for exp in sigs.iter().filter_map(dnssec::expiration) {
-                    earliest_sig_expiration = Some(match earliest_sig_expiration {
-                        Some(e) if dnssec::serial_time_before(e, exp) => e,
-                        _ => exp,
-                    });
+        let mut next = 0;
+        let mut data: Vec<u8> = Vec::new();
+        let mut rrsets: Vec<RRset> = Vec::new();
+        let mut group: Vec<u32> = Vec::new();
+        for (id, owner_at) in owners.iter().enumerate() {
+            let owner = &raw.at(owner_at.offset as usize).owner[owner_at.skip as usize..];
+            data.clear();
+            rrsets.clear();
+            data.extend_from_slice(owner);
+            while next < order.len() && order[next].0 == id as u32 {
+                let rtype = order[next].1;
+                group.clear();
+                while next < order.len() && order[next].0 == id as u32 && order[next].1 == rtype {
+                    group.push(order[next].2);
+                    next += 1;
                 }
-            }
-            if node.rrset(RecordType::NSEC3).is_some()
-                && node
-                    .rrsets
-                    .iter()
-                    .all(|s| matches!(s.rtype, RecordType::NSEC3 | RecordType::RRSIG))
-            {
-                node.flags |= NSEC3_ONLY;
-            }
-            if let Some(soa) = node.rrset(RecordType::SOA) {
-                if !is_apex {
-                    return Err(ZoneError::SoaNotAtApex {
+                if rrsets.len() >= limits.max_types_per_name {
+                    return Err(ZoneError::TooManyTypes {
                         zone: zone(),
-                        owner: node.name.to_string(),
+                        owner: text(owner),
+                        count: rrsets.len() + 1,
+                        limit: limits.max_types_per_name,
                     });
                 }
-                if soa.records.len() != 1 {
-                    return Err(ZoneError::ManySoa {
+                if rtype == u16::from(RecordType::RRSIG) {
+                    group.sort_by_key(|&o| dnssec::covered_raw(raw.at(o as usize).rdata));
+                }
+                let set = Zone::copy_rrset(&raw, &group, rtype, owner, &mut data, limits).map_err(
+                    |count| ZoneError::RrsetTooLarge {
                         zone: zone(),
-                        count: soa.records.len(),
-                    });
+                        owner: text(owner),
+                        rtype: RecordType::from(rtype),
+                        count,
+                        limit: limits.max_rrset_records,
+                    },
+                )?;
+                record_count += set.count as usize;
+                if set.rtype == RecordType::RRSIG {
+                    let node_data = &data[set.start as usize..set.end as usize];
+                    let sigs = Rdatas {
+                        data: node_data,
+                        at: 0,
+                    };
+                    for exp in sigs.filter_map(|r| dnssec::expiration_raw(r.rdata)) {
+                        earliest_sig_expiration = Some(match earliest_sig_expiration {
+                            Some(e) if dnssec::serial_time_before(e, exp) => e,
+                            _ => exp,
+                        });
+                    }
                 }
+                rrsets.push(set);
             }
-            if let Some(cname) = node.rrset(RecordType::CNAME) {
-                if cname.records.len() > 1 {
-                    return Err(ZoneError::ManyCname {
-                        zone: zone(),
-                        owner: node.name.to_string(),
-                        count: cname.records.len(),
-                    });
-                }
-                // RFC 2181 §10.1, with the DNSSEC types RFC 4035 §2.5 allows.
-                if let Some(other) = node.rrsets.iter().map(|s| s.rtype).find(|t| {
-                    !matches!(
-                        t,
-                        RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC | RecordType::KEY
-                    )
-                }) {
-                    return Err(ZoneError::CnameAndOther {
-                        zone: zone(),
-                        owner: node.name.to_string(),
-                        other,
-                    });
-                }
-                node.flags |= CNAME;
-            }
-            if let Some(dname) = node.rrset(RecordType::DNAME) {
-                if dname.records.len() > 1 {
-                    return Err(ZoneError::ManyDname {
-                        zone: zone(),
-                        owner: node.name.to_string(),
-                        count: dname.records.len(),
-                    });
-                }
-                node.flags |= DNAME;
-            }
-            if !is_apex && node.rrset(RecordType::NS).is_some() {
-                node.flags |= CUT;
-            }
+            nodes.push(Node {
+                data: data.as_slice().into(),
+                rrsets: rrsets.as_slice().into(),
+                owner_len: owner.len() as u8,
+                flags: 0,
+            });
         }
+        drop(order);
+        drop(owners);
 
+        for (id, node) in nodes.iter_mut().enumerate() {
+            Zone::check_node(node, id == apex as usize, &zone)?;
+        }
         let apex_node = &nodes[apex as usize];
         let soa = apex_node
             .rrset(RecordType::SOA)
-            .ok_or_else(|| ZoneError::NoSoa { zone: zone() })?
-            .records[0]
-            .clone();
+            .and_then(|s| apex_node.records(s).into_iter().next())
+            .ok_or_else(|| ZoneError::NoSoa { zone: zone() })?;
         if apex_node.rrset(RecordType::NS).is_none() {
             return Err(ZoneError::NoApexNs { zone: zone() });
         }
@@ -442,9 +526,8 @@ impl Zone {
         let serial = soa_data.serial;
         let mut negative_soa = soa.clone();
         negative_soa.ttl = soa.ttl.min(soa_data.minimum);
+        drop(raw);
 
-        // Mark what lies below a cut or a DNAME: it is glue or occluded,
-        // never answered authoritatively.
         let mut zone = Zone {
             origin,
             origin_key,
@@ -453,14 +536,133 @@ impl Zone {
             index,
             apex,
             serial,
+            soa,
             negative_soa,
             record_count,
             signed: None,
             earliest_sig_expiration,
         };
+        // Mark what lies below a cut or a DNAME: it is glue or occluded,
+        // never answered authoritatively.
         zone.mark_occluded();
         zone.signed = dnssec::Signed::build(&zone).map(Box::new);
         Ok(zone)
+    }
+
+    /// Appends the distinct records at `offsets` of `raw` to `data` as one
+    /// RRset; `Err(count)` when there are more than the limit allows.
+    fn copy_rrset(
+        raw: &RawRecords,
+        offsets: &[u32],
+        rtype: u16,
+        owner: &[u8],
+        data: &mut Vec<u8>,
+        limits: &BuildLimits,
+    ) -> Result<RRset, usize> {
+        let start = data.len();
+        let mut count = 0usize;
+        let mut wire_len = 0usize;
+        let mut ttl = None;
+        // Small sets compare pairwise; big ones by hash, so a 10,000-record
+        // RRset is not 50 million comparisons.
+        let mut seen: Option<std::collections::HashSet<std::borrow::Cow<'_, [u8]>>> =
+            (offsets.len() > 16).then(Default::default);
+        for (i, &o) in offsets.iter().enumerate() {
+            let r = raw.at(o as usize);
+            let dup = match &mut seen {
+                Some(seen) => !seen.insert(raw::rdata_key(rtype, r.rdata)),
+                None => offsets[..i]
+                    .iter()
+                    .any(|&p| raw::same_rdata(rtype, raw.at(p as usize).rdata, r.rdata)),
+            };
+            if dup {
+                continue;
+            }
+            if count >= limits.max_rrset_records {
+                return Err(count + 1);
+            }
+            count += 1;
+            ttl.get_or_insert(r.ttl);
+            wire_len += owner.len() + 10 + r.rdata.len();
+            data.extend_from_slice(&r.ttl.to_be_bytes());
+            data.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+            data.extend_from_slice(r.rdata);
+        }
+        Ok(RRset {
+            rtype: RecordType::from(rtype),
+            count: count as u32,
+            ttl: ttl.unwrap_or(0),
+            wire_len: wire_len.min(u32::MAX as usize) as u32,
+            start: start as u32,
+            end: data.len() as u32,
+        })
+    }
+
+    /// The per-name rules, and the node's flags.
+    fn check_node(
+        node: &mut Node,
+        is_apex: bool,
+        zone: &dyn Fn() -> String,
+    ) -> Result<(), ZoneError> {
+        if node.rrset(RecordType::NSEC3).is_some()
+            && node
+                .rrsets
+                .iter()
+                .all(|s| matches!(s.rtype, RecordType::NSEC3 | RecordType::RRSIG))
+        {
+            node.flags |= NSEC3_ONLY;
+        }
+        if let Some(soa) = node.rrset(RecordType::SOA) {
+            if !is_apex {
+                return Err(ZoneError::SoaNotAtApex {
+                    zone: zone(),
+                    owner: node_text(node.owner_wire()),
+                });
+            }
+            if soa.count != 1 {
+                return Err(ZoneError::ManySoa {
+                    zone: zone(),
+                    count: soa.len(),
+                });
+            }
+        }
+        if let Some(cname) = node.rrset(RecordType::CNAME) {
+            if cname.count > 1 {
+                return Err(ZoneError::ManyCname {
+                    zone: zone(),
+                    owner: node_text(node.owner_wire()),
+                    count: cname.len(),
+                });
+            }
+            // RFC 2181 §10.1, with the DNSSEC types RFC 4035 §2.5 allows.
+            if let Some(other) = node.rrsets.iter().map(|s| s.rtype).find(|t| {
+                !matches!(
+                    t,
+                    RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC | RecordType::KEY
+                )
+            }) {
+                return Err(ZoneError::CnameAndOther {
+                    zone: zone(),
+                    owner: node_text(node.owner_wire()),
+                    other,
+                });
+            }
+            node.flags |= CNAME;
+        }
+        if let Some(dname) = node.rrset(RecordType::DNAME) {
+            if dname.count > 1 {
+                return Err(ZoneError::ManyDname {
+                    zone: zone(),
+                    owner: node_text(node.owner_wire()),
+                    count: dname.len(),
+                });
+            }
+            node.flags |= DNAME;
+        }
+        if !is_apex && node.rrset(RecordType::NS).is_some() {
+            node.flags |= CUT;
+        }
+        Ok(())
     }
 
     fn mark_occluded(&mut self) {
@@ -502,11 +704,7 @@ impl Zone {
     }
 
     pub fn soa(&self) -> &Record {
-        &self
-            .apex_node()
-            .rrset(RecordType::SOA)
-            .expect("checked at build")
-            .records[0]
+        &self.soa
     }
 
     pub fn negative_soa(&self) -> &Record {
@@ -535,22 +733,43 @@ impl Zone {
         self.node(WireName::from_name(name).bytes())
     }
 
-    /// Every record, SOA first: the order of an AXFR and of the zone file on
-    /// disk.
-    pub fn records(&self) -> impl Iterator<Item = &Record> {
+    /// Every record in wire form, SOA first: the order of an AXFR and of the
+    /// zone file on disk.
+    pub fn raw_records(&self) -> impl Iterator<Item = RawRr<'_>> {
         let apex = self.apex_node();
         let soa = apex
             .rrset(RecordType::SOA)
             .into_iter()
-            .flat_map(|s| s.records.iter());
+            .flat_map(move |s| raw_of(apex, s));
         let rest = self.nodes.iter().flat_map(|n| {
             n.rrsets
                 .iter()
                 .filter(|s| s.rtype != RecordType::SOA)
-                .flat_map(|s| s.records.iter())
+                .flat_map(move |s| raw_of(n, s))
         });
         soa.chain(rest)
     }
+
+    /// Every record as a hickory record, SOA first (made one at a time).
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.raw_records().filter_map(|r| r.to_record().ok())
+    }
+}
+
+fn raw_of<'a>(node: &'a Node, set: &'a RRset) -> impl Iterator<Item = RawRr<'a>> + 'a {
+    let owner = node.owner_wire();
+    let rtype = u16::from(set.rtype);
+    node.rdatas(set).map(move |r| RawRr {
+        owner,
+        rtype,
+        class: u16::from(DNSClass::IN),
+        ttl: r.ttl,
+        rdata: r.rdata,
+    })
+}
+
+fn node_text(owner: &[u8]) -> String {
+    raw::name_from_wire(owner).to_string()
 }
 
 #[cfg(test)]

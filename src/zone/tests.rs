@@ -163,7 +163,7 @@ fn zone() -> Zone {
 fn types<'a>(ans: &Answer<'a>, items: &[Item<'a>]) -> Vec<(String, RecordType)> {
     items
         .iter()
-        .flat_map(|i| ans.records(i))
+        .flat_map(|i| ans.records(i).into_owned())
         .map(|r| (r.name.to_ascii().to_lowercase(), r.record_type()))
         .collect()
 }
@@ -194,7 +194,11 @@ fn nxdomain_and_nodata_carry_negative_soa() {
     let z = zone();
     let a = z.lookup(&n("nope.example.com."), RecordType::A, false);
     assert_eq!(a.rcode(), hickory_proto::op::ResponseCode::NXDomain);
-    let soa: Vec<_> = a.authority.iter().flat_map(|i| a.records(i)).collect();
+    let soa: Vec<_> = a
+        .authority
+        .iter()
+        .flat_map(|i| a.records(i).into_owned())
+        .collect();
     assert_eq!(soa.len(), 1);
     assert_eq!(soa[0].ttl, 600, "min(SOA TTL 3600, MINIMUM 600)");
     let a = z.lookup(&n("mail2.example.com."), RecordType::AAAA, false);
@@ -334,7 +338,11 @@ fn dname_synthesis() {
     let z = zone();
     let a = z.lookup(&n("host.old.example.com."), RecordType::A, false);
     assert_eq!(a.outcome, Outcome::Answer);
-    let recs: Vec<_> = a.answer.iter().flat_map(|i| a.records(i)).collect();
+    let recs: Vec<_> = a
+        .answer
+        .iter()
+        .flat_map(|i| a.records(i).into_owned())
+        .collect();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0].record_type(), RecordType::DNAME);
     assert_eq!(recs[1].record_type(), RecordType::CNAME);
@@ -585,8 +593,11 @@ fn signed_zone() -> Zone {
     .unwrap()
 }
 
-fn all<'a, 'z: 'a>(ans: &'a Answer<'z>, items: &'a [Item<'z>]) -> Vec<&'a Record> {
-    items.iter().flat_map(|i| ans.records(i)).collect()
+fn all<'a, 'z: 'a>(ans: &'a Answer<'z>, items: &'a [Item<'z>]) -> Vec<Record> {
+    items
+        .iter()
+        .flat_map(|i| ans.records(i).into_owned())
+        .collect()
 }
 
 #[test]
@@ -604,7 +615,7 @@ fn signatures_only_with_do_and_by_type_covered() {
     let answer = all(&signed, &signed.answer);
     assert_eq!(answer.len(), 2);
     assert_eq!(answer[1].record_type(), RecordType::RRSIG);
-    assert_eq!(dnssec::covered(answer[1]), u16::from(RecordType::A));
+    assert_eq!(dnssec::covered(&answer[1]), u16::from(RecordType::A));
     // Asked for by type, RRSIGs come without DO, all of them.
     let by_type = z.lookup(&n("www.example.com."), RecordType::RRSIG, false);
     assert_eq!(all(&by_type, &by_type.answer).len(), 2);

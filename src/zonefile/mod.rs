@@ -394,10 +394,18 @@ pub fn write_zone<'a, W: Write + ?Sized>(
     origin: &Name,
     records: impl IntoIterator<Item = &'a Record>,
 ) -> std::io::Result<()> {
-    // References only: a served snapshot is written without copying it.
     let records: Vec<&Record> = records.into_iter().collect();
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
-    writeln!(w, "; zone {}", text::name_to_text(origin))?;
+    if let Some(r) = records.iter().find(|r| r.dns_class != DNSClass::IN) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "record {} {} has class {}; only IN is supported",
+                r.name,
+                r.record_type(),
+                r.dns_class
+            ),
+        ));
+    }
     let soa = records
         .iter()
         .position(|r| r.record_type() == RecordType::SOA);
@@ -406,29 +414,75 @@ pub fn write_zone<'a, W: Write + ?Sized>(
         .enumerate()
         .filter(|(i, _)| Some(*i) != soa)
         .map(|(_, r)| *r);
+    let raw: crate::zone::RawRecords = soa.map(|i| records[i]).into_iter().chain(rest).collect();
+    write_raw_zone(out, origin, raw.iter())
+}
+
+/// [`write_zone`] from records in wire form, in the order given (a
+/// snapshot's [`crate::zone::Zone::raw_records`] puts the SOA first): a
+/// served zone is written without making a hickory record of each.
+pub fn write_raw_zone<'a, W: Write + ?Sized>(
+    out: &mut W,
+    origin: &Name,
+    records: impl IntoIterator<Item = crate::zone::RawRr<'a>>,
+) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    writeln!(w, "; zone {}", text::name_to_text(origin))?;
     let mut line = String::with_capacity(512);
-    for r in soa.map(|i| records[i]).into_iter().chain(rest) {
-        if r.dns_class != DNSClass::IN {
+    for r in records {
+        if r.class != u16::from(DNSClass::IN) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
                     "record {} {} has class {}; only IN is supported",
-                    r.name,
+                    crate::zone::raw::name_from_wire(r.owner),
                     r.record_type(),
-                    r.dns_class
+                    DNSClass::from(r.class)
                 ),
             ));
         }
         line.clear();
-        text::push_name_labels(&mut line, r.name.iter());
-        let wire = crate::rr::rdata_to_wire(&r.data);
-        let rtype = r.record_type();
-        line.push_str(&format!(" {} IN {} ", r.ttl, type_to_text(rtype)));
-        line.push_str(&rdata_to_text(rtype, &wire));
+        text::push_name_labels(&mut line, WireLabels(r.owner));
+        line.push(' ');
+        line.push_str(itoa_u32(r.ttl, &mut [0u8; 10]));
+        line.push_str(" IN ");
+        line.push_str(&text::type_to_text(r.rtype));
+        line.push(' ');
+        line.push_str(&rdata_to_text(r.record_type(), r.rdata));
         line.push('\n');
         w.write_all(line.as_bytes())?;
     }
     w.flush()
+}
+
+/// The labels of an uncompressed wire name.
+struct WireLabels<'a>(&'a [u8]);
+
+impl<'a> Iterator for WireLabels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let n = *self.0.first()? as usize;
+        if n == 0 || self.0.len() < n + 1 {
+            return None;
+        }
+        let label = &self.0[1..1 + n];
+        self.0 = &self.0[1 + n..];
+        Some(label)
+    }
+}
+
+fn itoa_u32(mut v: u32, buf: &mut [u8; 10]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("digits")
 }
 
 #[cfg(test)]

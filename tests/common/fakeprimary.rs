@@ -135,10 +135,16 @@ fn serial_of(soa: &Record) -> u32 {
 impl FakePrimary {
     /// Serves `records` (which must include the apex SOA) for `origin`.
     pub fn start(origin: &Name, records: Vec<Record>) -> FakePrimary {
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let udp = UdpSocket::bind(addr).expect("fake primary: bind UDP");
-        let tcp = TcpListener::bind(addr).expect("fake primary: bind TCP");
+        // A free port can be taken by another process between the probe
+        // and the bind (other tests, peers starting): try a few.
+        let (addr, udp, tcp) = (0..20)
+            .find_map(|_| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                let udp = UdpSocket::bind(addr).ok()?;
+                let tcp = TcpListener::bind(addr).ok()?;
+                Some((addr, udp, tcp))
+            })
+            .expect("fake primary: no free UDP+TCP port in 20 tries");
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         tcp.set_nonblocking(true).unwrap();
