@@ -489,8 +489,17 @@ fn broken_ixfr_falls_back_to_axfr() {
             "{log}"
         );
     }
-    // The zone on disk is the last AXFR, not a half-applied IXFR.
-    let text = std::fs::read_to_string(dir.path().join("data/zones/example.com.zone")).unwrap();
+    // The zone on disk is the last AXFR, not a half-applied IXFR. It is
+    // written just after the copy goes into service.
+    let path = dir.path().join("data/zones/example.com.zone");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("192.0.2.5") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         text.contains("192.0.2.5") && !text.contains("192.0.2.1\n"),
         "{text}"

@@ -85,6 +85,11 @@ fn assert_same_answers(primary: SocketAddr, outpost: SocketAddr) {
 
 fn check_zone_file_with_bind(data: &Path) {
     let file = data.join("zones/example.com.zone");
+    // The copy goes into service first and onto disk just after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = std::process::Command::new("named-checkzone")
         .args(["-q", "example.com"])
         .arg(&file)

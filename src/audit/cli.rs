@@ -327,10 +327,12 @@ pub fn fetch(zone: &Name, source: &Source) -> Result<Vec<Record>, AuditError> {
                     .await
                     {
                         Ok(r) => {
-                            return r.records.to_records().map_err(|e| AuditError::BadRecord {
-                                zone: zone.to_ascii(),
-                                primary: *addr,
-                                reason: e.to_string(),
+                            return r.records.raw().to_records().map_err(|e| {
+                                AuditError::BadRecord {
+                                    zone: zone.to_ascii(),
+                                    primary: *addr,
+                                    reason: e.to_string(),
+                                }
                             });
                         }
                         Err(e) => {

@@ -20,7 +20,7 @@ use hickory_proto::rr::{Name, RData, Record};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::history::History;
@@ -31,7 +31,7 @@ use crate::store::ZoneEntry;
 use crate::xfr::client::{self, XfrError, XfrErrorKind};
 use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
 use crate::xfr::ixfr;
-use crate::zone::{BuildLimits, RawRecords, Zone, ZoneError};
+use crate::zone::{BuildLimits, Zone, ZoneBuilder, ZoneError};
 use crate::zonefile;
 use scheduler::{Scheduler, instant_at};
 use timers::{Jitter, SoaTimers, SoaVerdict, TimerBounds, TimerState, UnixTime, ZoneTimers};
@@ -160,11 +160,7 @@ pub fn timer_bounds(config: &ZoneConfig) -> TimerBounds {
 }
 
 pub fn build_limits(config: &ZoneConfig) -> BuildLimits {
-    BuildLimits {
-        max_records: config.limits.max_records,
-        max_rrset_records: config.limits.max_rrset_records,
-        max_types_per_name: config.limits.max_types_per_name,
-    }
+    BuildLimits::from(&config.limits)
 }
 
 fn soa_timers(soa: &Record) -> Option<SoaTimers> {
@@ -707,7 +703,7 @@ fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
 /// What a transfer brought: the whole zone, or differences to our copy.
 enum Fetched {
     Full {
-        records: RawRecords,
+        records: Box<ZoneBuilder>,
         /// How the full zone came: "AXFR", or why IXFR fell back.
         method: String,
     },
@@ -812,11 +808,17 @@ async fn transfer_zone(
         warn!(zone = %cfg.name, %primary, "{reason}; falling back to AXFR");
     }
     let (records, method, diffs) = match (applied, fetched) {
-        (Some((records, diffs)), _) => (
-            records.iter().collect::<RawRecords>(),
-            "IXFR".to_string(),
-            Some(diffs),
-        ),
+        (Some((records, diffs)), _) => {
+            let mut b = ZoneBuilder::new(&cfg.name, &build_limits(cfg));
+            for r in &records {
+                b.push_record(r).map_err(|error| RefreshError::Build {
+                    zone: crate::rr::zone_text(&cfg.name),
+                    primary,
+                    error: Box::new(error),
+                })?;
+            }
+            (Box::new(b), "IXFR".to_string(), Some(diffs))
+        }
         (None, Some(Fetched::Full { records, method })) => (records, method, None),
         _ => {
             let result = client::axfr(
@@ -836,8 +838,8 @@ async fn transfer_zone(
             (result.records, method, None)
         }
     };
+    let fetch_seconds = started.elapsed().as_secs_f64();
     let name = cfg.name.clone();
-    let limits = build_limits(cfg);
     let paths = zone.paths.clone();
     let last_primary = Some(primary);
     let zonemd = cfg.zonemd;
@@ -845,12 +847,11 @@ async fn transfer_zone(
     let old_serial = old.as_ref().map(|o| o.serial());
     // Building and writing a big zone is CPU and disk work: off the runtime.
     let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
-        let zone =
-            Zone::build_raw(&name, records, &limits).map_err(|error| RefreshError::Build {
-                zone: crate::rr::zone_text(&name),
-                primary,
-                error: Box::new(error),
-            })?;
+        let zone = records.finish().map_err(|error| RefreshError::Build {
+            zone: crate::rr::zone_text(&name),
+            primary,
+            error: Box::new(error),
+        })?;
         // ZONEMD covers the whole zone as it now stands, after any IXFR.
         crate::zonemd::check_zone(&zone, zonemd).map_err(|error| RefreshError::Build {
             zone: crate::rr::zone_text(&name),
@@ -901,29 +902,14 @@ async fn transfer_zone(
     let built = Arc::new(built);
     let to_write = built.clone();
     let origin = cfg.name.clone();
-    tokio::task::spawn_blocking(move || {
-        paths.create_dirs()?;
-        persist::save_zone(
-            &paths,
-            |w: &mut dyn std::io::Write| {
-                zonefile::write_raw_zone(w, &origin, to_write.raw_records())
-            },
-            &state,
-        )
-    })
-    .await
-    .map_err(|e| RefreshError::Task {
-        zone: crate::rr::zone_text(&cfg.name),
-        error: e.to_string(),
-    })?
-    .map_err(|error| RefreshError::Persist {
-        zone: crate::rr::zone_text(&cfg.name),
-        error,
-    })?;
     let serial = built.serial();
     let records = built.record_count();
     let changed = old_serial != Some(serial);
     let new_soa = built.soa().clone();
+    // Into service first, onto disk second: writing a big zone as text takes
+    // longer than building it, and until the write is done the disk holds
+    // the previous copy with its own, older timers, which only makes a
+    // restart more careful, never less.
     let old_copy = zone.entry.swap(built);
     // Freeing a big zone takes a while: not on the runtime's threads.
     tokio::task::spawn_blocking(move || drop(old_copy));
@@ -939,10 +925,36 @@ async fn transfer_zone(
     }
     zone.apply_expiry(now);
     info!(zone = %cfg.name, %primary, serial, records, messages, bytes, method = %method,
-          seconds = started.elapsed().as_secs_f64(), "transfer done, new copy in service");
+          fetch_seconds, seconds = started.elapsed().as_secs_f64(),
+          "transfer done, new copy in service");
     if changed && !cfg.notify.is_empty() {
         notify::spawn(cfg, &new_soa);
     }
+    let saved = tokio::task::spawn_blocking(move || {
+        paths.create_dirs()?;
+        persist::save_zone(
+            &paths,
+            |w: &mut dyn std::io::Write| {
+                zonefile::write_raw_zone(w, &origin, to_write.raw_records())
+            },
+            &state,
+        )
+    })
+    .await
+    .map_err(|e| RefreshError::Task {
+        zone: crate::rr::zone_text(&cfg.name),
+        error: e.to_string(),
+    })?;
+    if let Err(error) = saved {
+        // The copy in service is not on disk: the next check transfers it
+        // again, and saves it then.
+        zone.lock().force_axfr = true;
+        return Err(RefreshError::Persist {
+            zone: crate::rr::zone_text(&cfg.name),
+            error,
+        });
+    }
+    debug!(zone = %cfg.name, serial, seconds = started.elapsed().as_secs_f64(), "copy saved");
     // The metric's kind: what finally brought the copy in.
     Ok(if method == "IXFR" {
         "ixfr"

@@ -74,7 +74,7 @@ pub struct SoaResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AxfrResult {
     /// The zone, SOA first and only once.
-    pub records: crate::zone::RawRecords,
+    pub records: Box<crate::zone::ZoneBuilder>,
     pub expire: Option<u32>,
     pub messages: usize,
     /// Messages that carried a TSIG (0 without a key); primaries may sign

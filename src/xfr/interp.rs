@@ -5,14 +5,12 @@
 //! Keeping it pure makes every protocol rule testable with messages built in
 //! code, and lets the client layer deal only with sockets, timeouts and TSIG.
 
-use std::collections::HashMap;
-
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::wire::{self, CLASS_IN, Message, OPCODE_QUERY, WireError, WireRecord};
-use crate::zone::RawRecords;
 use crate::zone::key::{MAX_NAME, WireName};
 use crate::zone::raw::name_to_wire;
+use crate::zone::{BuildLimits, ZoneBuilder, ZoneError};
 
 /// Limits for what a primary may send; the config defines them.
 pub use crate::config::Limits;
@@ -55,16 +53,11 @@ pub enum InterpError {
     Incomplete { messages: usize, records: usize },
     #[error("over the limit of {limit} records")]
     TooManyRecords { limit: usize },
+    /// What the zone build found wrong as the records came in.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
     #[error("over the limit of {limit} octets per transfer")]
     TooManyBytes { limit: u64 },
-    #[error("over the limit of {limit} records in RRset {name} {rtype}")]
-    RrsetTooLarge {
-        name: String,
-        rtype: RecordType,
-        limit: usize,
-    },
-    #[error("over the limit of {limit} types at {name}")]
-    TooManyTypes { name: String, limit: usize },
 }
 
 /// One IXFR difference sequence: the changes from `old_soa` to `new_soa`.
@@ -80,7 +73,7 @@ pub struct IxfrDiff {
 pub enum TransferData {
     /// The whole zone, SOA first and only once, in wire form: a million
     /// hickory records would take more memory than the zone is worth.
-    Full(RawRecords),
+    Full(Box<ZoneBuilder>),
     /// IXFR diffs in order, oldest first.
     Incremental(Vec<IxfrDiff>),
     /// IXFR answer with the single current SOA: nothing newer.
@@ -135,16 +128,10 @@ pub struct Interpreter {
     limits: Limits,
     state: State,
     opening: Option<Record>,
-    records: RawRecords,
+    records: ZoneBuilder,
     diffs: Vec<IxfrDiff>,
     up_to_date: bool,
     counted: usize,
-    /// Records per (owner, type) and types per owner, keyed by a hash of
-    /// the owner (case-insensitive, randomly seeded): a transfer of millions
-    /// of records must not keep a copy of every name just to count.
-    rrsets: HashMap<(u64, u16), u32>,
-    types: HashMap<u64, u32>,
-    hasher: foldhash::quality::RandomState,
     /// The zone's lookup key, for the in-zone check of raw owners.
     zone_key: WireName,
     expire: Option<u32>,
@@ -161,6 +148,7 @@ fn soa_serial(rec: &Record) -> Option<u32> {
 
 impl Interpreter {
     pub fn new(zone: Name, query_id: u16, request: Request, limits: Limits) -> Self {
+        let records = ZoneBuilder::new(&zone, &BuildLimits::from(&limits));
         Interpreter {
             zone_key: WireName::from_name(&zone),
             zone,
@@ -169,13 +157,10 @@ impl Interpreter {
             limits,
             state: State::Start,
             opening: None,
-            records: RawRecords::new(),
+            records,
             diffs: Vec::new(),
             up_to_date: false,
             counted: 0,
-            rrsets: HashMap::new(),
-            types: HashMap::new(),
-            hasher: foldhash::quality::RandomState::default(),
             expire: None,
             messages: 0,
             bytes: 0,
@@ -303,38 +288,12 @@ impl Interpreter {
         Ok(())
     }
 
-    /// Counts a record of the whole zone against the limits; `key` is the
-    /// owner's lookup key (lowercase wire form).
-    fn limit(&mut self, key: &[u8], rtype: RecordType, name: &Name) -> Result<(), InterpError> {
-        self.count()?;
-        let owner = std::hash::BuildHasher::hash_one(&self.hasher, key);
-        let n = self.rrsets.entry((owner, u16::from(rtype))).or_insert(0);
-        *n += 1;
-        let first_of_type = *n == 1;
-        if *n as usize > self.limits.max_rrset_records {
-            return Err(InterpError::RrsetTooLarge {
-                name: name.to_string(),
-                rtype,
-                limit: self.limits.max_rrset_records,
-            });
-        }
-        if first_of_type {
-            let types = self.types.entry(owner).or_insert(0);
-            *types += 1;
-            if *types as usize > self.limits.max_types_per_name {
-                return Err(InterpError::TooManyTypes {
-                    name: name.to_string(),
-                    limit: self.limits.max_types_per_name,
-                });
-            }
-        }
-        Ok(())
-    }
-
+    // The per-name and per-RRset limits are the zone build's to check: it
+    // sees every record of a name together, and the record and octet counts
+    // here already bound what a transfer can make us hold.
     fn add_full(&mut self, rec: Record) -> Result<(), InterpError> {
-        let key = WireName::from_name(&rec.name);
-        self.limit(key.bytes(), rec.record_type(), &rec.name)?;
-        self.records.push_record(&rec);
+        self.count()?;
+        self.records.push_record(&rec)?;
         Ok(())
     }
 
@@ -356,7 +315,7 @@ impl Interpreter {
         let in_zone = key
             .as_ref()
             .is_some_and(|k| k.labels() >= zl && k.suffix(zl) == self.zone_key.bytes());
-        let (true, Some(key)) = (in_zone, key) else {
+        if !in_zone {
             return Err(InterpError::OutOfZone {
                 name: wr.name.to_string(),
                 rtype: wr.rtype,
@@ -369,9 +328,9 @@ impl Interpreter {
                 reason,
             }
         })?;
-        self.limit(key.bytes(), wr.rtype, &wr.name)?;
+        self.count()?;
         self.records
-            .push(owner, u16::from(wr.rtype), CLASS_IN, wr.ttl, &wr.rdata);
+            .push(owner, u16::from(wr.rtype), CLASS_IN, wr.ttl, &wr.rdata)?;
         Ok(())
     }
 
@@ -505,7 +464,7 @@ impl Interpreter {
         } else if !self.diffs.is_empty() {
             TransferData::Incremental(self.diffs)
         } else {
-            TransferData::Full(self.records)
+            TransferData::Full(Box::new(self.records))
         };
         Ok(Transfer {
             data,
@@ -606,7 +565,7 @@ mod tests {
         let TransferData::Full(recs) = t.data else {
             panic!("not a full transfer")
         };
-        let recs = recs.to_records().unwrap();
+        let recs = recs.raw().to_records().unwrap();
         assert_eq!(recs.len(), 1 + 20 + 1);
         assert_eq!(recs[0], soa(5));
         assert_eq!(
@@ -694,27 +653,7 @@ mod tests {
             run(lim(|l| l.max_transfer_bytes = 50), &msgs),
             Err(InterpError::TooManyBytes { limit: 50 })
         );
-        let same = vec![msg(&[
-            soa(5),
-            a("a.example.com.", 1),
-            a("A.example.com.", 2),
-            soa(5),
-        ])];
-        assert!(matches!(
-            run(lim(|l| l.max_rrset_records = 1), &same),
-            Err(InterpError::RrsetTooLarge { limit: 1, .. })
-        ));
-        let types = vec![msg(&[
-            soa(5),
-            a("a.example.com.", 1),
-            txt("a.example.com.", "t"),
-            soa(5),
-        ])];
-        assert!(run(lim(|l| l.max_types_per_name = 2), &types).is_ok());
-        assert!(matches!(
-            run(lim(|l| l.max_types_per_name = 1), &types),
-            Err(InterpError::TooManyTypes { limit: 1, .. })
-        ));
+        // Per-name and per-RRset limits are the zone build's (zone::tests).
     }
 
     #[test]
@@ -800,7 +739,12 @@ mod tests {
         let t = run(ixfr(1), &full).unwrap();
         assert_eq!(
             t.data,
-            TransferData::Full([soa(3), a("www.example.com.", 1)].into_iter().collect())
+            TransferData::Full({
+                let mut b = ZoneBuilder::new(&n("example.com."), &BuildLimits::default());
+                b.push_record(&soa(3)).unwrap();
+                b.push_record(&a("www.example.com.", 1)).unwrap();
+                Box::new(b)
+            })
         );
 
         // A diff chain with a gap (2 then from 5) is rejected.

@@ -136,8 +136,8 @@ impl Signed {
             let mut owners: Vec<(Box<[u8]>, u32)> = zone
                 .index
                 .iter()
-                .filter(|&(_, &id)| zone.nodes[id as usize].rrset(RecordType::NSEC).is_some())
-                .map(|(k, &id)| (k.clone(), id))
+                .filter(|&(_, id)| zone.nodes[id as usize].rrset(RecordType::NSEC).is_some())
+                .map(|(k, id)| (Box::from(k), id))
                 .collect();
             owners.sort_by(|a, b| canonical_cmp(&a.0, &b.0));
             Denial::Nsec(owners)
@@ -167,7 +167,7 @@ fn nsec3_chain(zone: &Zone) -> Denial {
     let owner_labels = zone.origin_labels + 1;
     let mut params = from_param;
     let mut chain = Vec::new();
-    for (key, &id) in &zone.index {
+    for (key, id) in zone.index.iter() {
         let node = &zone.nodes[id as usize];
         let Some(set) = node.rrset(RecordType::NSEC3) else {
             continue;

@@ -7,22 +7,20 @@
 //! one hash probe: lookups cost O(labels), whatever the zone's size.
 
 pub mod dnssec;
+mod index;
 pub mod key;
 pub mod lookup;
 pub mod nsec3;
 pub mod raw;
 
-use std::collections::HashMap;
-
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::rr;
+use index::NameIndex;
 use key::{WireName, key_labels, key_of};
 pub use raw::{RawRecords, RawRr};
 
 pub use lookup::{Answer, Item, Outcome};
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ZoneError {
@@ -98,6 +96,16 @@ pub struct BuildLimits {
     pub max_records: usize,
     pub max_rrset_records: usize,
     pub max_types_per_name: usize,
+}
+
+impl From<&crate::config::Limits> for BuildLimits {
+    fn from(l: &crate::config::Limits) -> Self {
+        BuildLimits {
+            max_records: l.max_records,
+            max_rrset_records: l.max_rrset_records,
+            max_types_per_name: l.max_types_per_name,
+        }
+    }
 }
 
 impl Default for BuildLimits {
@@ -306,7 +314,7 @@ pub struct Zone {
     origin_key: Box<[u8]>,
     origin_labels: usize,
     nodes: Vec<Node>,
-    index: FastMap<Box<[u8]>, u32>,
+    index: NameIndex,
     apex: u32,
     serial: u32,
     soa: Record,
@@ -318,6 +326,118 @@ pub struct Zone {
     /// The earliest RRSIG expiration in the zone (RFC 4034 §3.1.5 serial
     /// time), to warn before the served copy goes bogus.
     earliest_sig_expiration: Option<u32>,
+}
+
+/// Records above which a zone's nodes are built on two threads.
+const PARALLEL_BUILD: usize = 100_000;
+
+/// Nodes built from one range of names, with what the build learnt.
+struct Nodes {
+    nodes: Vec<Node>,
+    record_count: usize,
+    /// A cut or DNAME below the apex: something may be occluded.
+    hiding: bool,
+    earliest_sig_expiration: Option<u32>,
+}
+
+impl Nodes {
+    fn merge(&mut self, other: Nodes) {
+        self.nodes.extend(other.nodes);
+        self.record_count += other.record_count;
+        self.hiding |= other.hiding;
+        self.earliest_sig_expiration =
+            match (self.earliest_sig_expiration, other.earliest_sig_expiration) {
+                (Some(a), Some(b)) => Some(if dnssec::serial_time_before(b, a) {
+                    b
+                } else {
+                    a
+                }),
+                (a, b) => a.or(b),
+            };
+    }
+}
+
+/// Pass 2 of [`ZoneBuilder::finish`] for the names `ids`, whose notes are
+/// `order` (sorted).
+fn build_nodes(
+    raw: &RawRecords,
+    owners: &[OwnerAt],
+    ids: std::ops::Range<usize>,
+    order: &[(u32, u16, u32)],
+    apex: u32,
+    limits: &BuildLimits,
+    zone: &(dyn Fn() -> String + Sync),
+) -> Result<Nodes, ZoneError> {
+    let text = |owner: &[u8]| raw::name_from_wire(owner).to_string();
+    let mut out = Nodes {
+        nodes: Vec::with_capacity(ids.len()),
+        record_count: 0,
+        hiding: false,
+        earliest_sig_expiration: None,
+    };
+    let mut next = 0;
+    let mut data: Vec<u8> = Vec::new();
+    let mut rrsets: Vec<RRset> = Vec::new();
+    let mut group: Vec<u32> = Vec::new();
+    for id in ids {
+        let owner_at = owners[id];
+        let owner = &raw.at(owner_at.offset as usize).owner[owner_at.skip as usize..];
+        data.clear();
+        rrsets.clear();
+        data.extend_from_slice(owner);
+        while next < order.len() && order[next].0 == id as u32 {
+            let rtype = order[next].1;
+            group.clear();
+            while next < order.len() && order[next].0 == id as u32 && order[next].1 == rtype {
+                group.push(order[next].2);
+                next += 1;
+            }
+            if rrsets.len() >= limits.max_types_per_name {
+                return Err(ZoneError::TooManyTypes {
+                    zone: zone(),
+                    owner: text(owner),
+                    count: rrsets.len() + 1,
+                    limit: limits.max_types_per_name,
+                });
+            }
+            if rtype == u16::from(RecordType::RRSIG) {
+                group.sort_by_key(|&o| dnssec::covered_raw(raw.at(o as usize).rdata));
+            }
+            let set = Zone::copy_rrset(raw, &group, rtype, owner, &mut data, limits).map_err(
+                |count| ZoneError::RrsetTooLarge {
+                    zone: zone(),
+                    owner: text(owner),
+                    rtype: RecordType::from(rtype),
+                    count,
+                    limit: limits.max_rrset_records,
+                },
+            )?;
+            out.record_count += set.count as usize;
+            if set.rtype == RecordType::RRSIG {
+                let sigs = Rdatas {
+                    data: &data[set.start as usize..set.end as usize],
+                    at: 0,
+                };
+                for exp in sigs.filter_map(|r| dnssec::expiration_raw(r.rdata)) {
+                    out.earliest_sig_expiration = Some(match out.earliest_sig_expiration {
+                        Some(e) if dnssec::serial_time_before(e, exp) => e,
+                        _ => exp,
+                    });
+                }
+            }
+            rrsets.push(set);
+        }
+        let mut node = Node {
+            data: data.as_slice().into(),
+            rrsets: rrsets.as_slice().into(),
+            owner_len: owner.len() as u8,
+            flags: 0,
+        };
+        Zone::check_node(&mut node, id == apex as usize, zone)?;
+        out.hiding |= id != apex as usize && (node.is_cut() || node.has_dname());
+        out.nodes.push(node);
+    }
+    Ok(out)
 }
 
 /// Where a node's owner is spelled: at `skip` octets into the owner of the
@@ -349,169 +469,310 @@ impl Zone {
         Zone::build_raw(origin, raw, limits)
     }
 
-    /// Builds a snapshot from records in wire form, checking it as a loader
-    /// must: everything in the zone, exactly one SOA at the apex, NS at the
-    /// apex, no CNAME beside other data, and the limits. Identical records
-    /// are merged (RFC 2181 §5).
-    ///
-    /// Two passes over the input, NSD-style: the first finds every name and
-    /// sorts the records by name and type, the second copies each name's
-    /// records into one buffer. Nothing per record outlives the build.
+    /// Builds a snapshot from records in wire form; see [`ZoneBuilder`].
     pub fn build_raw(
         origin: &Name,
         raw: RawRecords,
         limits: &BuildLimits,
     ) -> Result<Zone, ZoneError> {
+        ZoneBuilder::from_raw(origin, raw, limits)?.finish()
+    }
+}
+
+/// A zone being built, checked as a loader must: everything in the zone,
+/// exactly one SOA at the apex, NS at the apex, no CNAME beside other data,
+/// and the limits. Identical records are merged (RFC 2181 §5).
+///
+/// Two passes, NSD-style. The first runs as records are added (during a
+/// transfer, while the primary is still sending): it finds every name and
+/// notes each record's (name, type, place). [`ZoneBuilder::finish`] sorts
+/// those notes and copies each name's records into one buffer. Nothing per
+/// record outlives the build.
+#[derive(Clone)]
+pub struct ZoneBuilder {
+    origin: Name,
+    origin_key: Box<[u8]>,
+    origin_labels: usize,
+    limits: BuildLimits,
+    raw: RawRecords,
+    index: NameIndex,
+    owners: Vec<OwnerAt>,
+    order: Vec<(u32, u16, u32)>,
+    key: WireName,
+    /// The previous record's node and place: a transfer sends a name's
+    /// records together, so most records skip the hash lookup.
+    last: Option<(u32, u32)>,
+    /// Names more than one label below the apex: only they can have empty
+    /// non-terminals above them or be hidden below a cut, so only they are
+    /// visited again for that.
+    deep: Vec<u32>,
+}
+
+impl std::fmt::Debug for ZoneBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoneBuilder")
+            .field("origin", &self.origin)
+            .field("records", &self.raw.len())
+            .field("names", &self.owners.len())
+            .finish()
+    }
+}
+
+impl PartialEq for ZoneBuilder {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin && self.raw == other.raw
+    }
+}
+
+impl Eq for ZoneBuilder {}
+
+impl ZoneBuilder {
+    pub fn new(origin: &Name, limits: &BuildLimits) -> ZoneBuilder {
         let origin = origin.to_lowercase();
-        let zone = || origin.to_string();
         let origin_key = key_of(&origin);
         let origin_labels = key_labels(&origin_key);
-        if raw.len() > limits.max_records || raw.size() > u32::MAX as usize {
-            return Err(ZoneError::TooManyRecords {
+        ZoneBuilder {
+            origin,
+            origin_key,
+            origin_labels,
+            limits: *limits,
+            raw: RawRecords::new(),
+            index: NameIndex::default(),
+            owners: Vec::new(),
+            order: Vec::new(),
+            key: WireName::new(),
+            last: None,
+            deep: Vec::new(),
+        }
+    }
+
+    /// A builder over records already gathered.
+    pub fn from_raw(
+        origin: &Name,
+        raw: RawRecords,
+        limits: &BuildLimits,
+    ) -> Result<ZoneBuilder, ZoneError> {
+        let mut b = ZoneBuilder::new(origin, limits);
+        if raw.len() > limits.max_records {
+            return Err(b.too_many(raw.len()));
+        }
+        b.index.reserve(raw.len() / 2);
+        b.order.reserve_exact(raw.len());
+        let offsets: Vec<u32> = {
+            let mut it = raw.iter();
+            let mut v = Vec::new();
+            while it.offset() < raw.size() {
+                v.push(it.offset() as u32);
+                it.next();
+            }
+            v
+        };
+        if raw.size() > u32::MAX as usize {
+            return Err(b.too_many(raw.len()));
+        }
+        b.raw = raw;
+        for offset in offsets {
+            b.note(offset)?;
+        }
+        Ok(b)
+    }
+
+    fn too_many(&self, records: usize) -> ZoneError {
+        ZoneError::TooManyRecords {
+            zone: self.origin.to_string(),
+            records,
+            limit: self.limits.max_records,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The records added so far, in order.
+    pub fn raw(&self) -> &RawRecords {
+        &self.raw
+    }
+
+    /// Adds a record in wire form (owner and names in RDATA uncompressed).
+    pub fn push(
+        &mut self,
+        owner: &[u8],
+        rtype: u16,
+        class: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<(), ZoneError> {
+        if self.raw.len() >= self.limits.max_records {
+            return Err(self.too_many(self.raw.len() + 1));
+        }
+        let offset = self.raw.size();
+        if offset + 265 + rdata.len() > u32::MAX as usize {
+            return Err(self.too_many(self.raw.len() + 1));
+        }
+        self.raw.push(owner, rtype, class, ttl, rdata);
+        self.note(offset as u32)
+    }
+
+    pub fn push_record(&mut self, r: &Record) -> Result<(), ZoneError> {
+        let mut owner = [0u8; key::MAX_NAME];
+        let n = raw::name_to_wire(&r.name, &mut owner);
+        let rdata = rr::rdata_to_wire(&r.data);
+        self.push(
+            &owner[..n],
+            u16::from(r.record_type()),
+            u16::from(r.dns_class),
+            r.ttl,
+            &rdata,
+        )
+    }
+
+    /// Pass 1 for the record at `offset` of the gathered records.
+    fn note(&mut self, offset: u32) -> Result<(), ZoneError> {
+        let ZoneBuilder {
+            origin,
+            origin_key,
+            origin_labels,
+            raw,
+            index,
+            owners,
+            order,
+            key,
+            last,
+            deep,
+            ..
+        } = self;
+        let r = raw.at(offset as usize);
+        let zone = || origin.to_string();
+        let text = |owner: &[u8]| raw::name_from_wire(owner).to_string();
+        if r.class != u16::from(DNSClass::IN) {
+            return Err(ZoneError::WrongClass {
                 zone: zone(),
-                records: raw.len(),
-                limit: limits.max_records,
+                owner: text(r.owner),
+                rtype: r.record_type(),
+                class: DNSClass::from(r.class),
             });
         }
-        let text = |owner: &[u8]| raw::name_from_wire(owner).to_string();
-
-        // Pass 1: a node per owner, and each record's (node, type, place).
-        let mut index: FastMap<Box<[u8]>, u32> = FastMap::default();
-        index.reserve(raw.len() / 2);
-        let mut owners: Vec<OwnerAt> = Vec::new();
-        let mut order: Vec<(u32, u16, u32)> = Vec::with_capacity(raw.len());
-        let mut key = WireName::new();
-        let mut it = raw.iter();
-        loop {
-            let offset = it.offset() as u32;
-            let Some(r) = it.next() else { break };
-            if r.class != u16::from(DNSClass::IN) {
-                return Err(ZoneError::WrongClass {
-                    zone: zone(),
-                    owner: text(r.owner),
-                    rtype: r.record_type(),
-                    class: DNSClass::from(r.class),
-                });
-            }
-            let in_zone = key.read_wire(r.owner).is_some()
-                && key.labels() >= origin_labels
-                && key.suffix(origin_labels) == &origin_key[..];
-            if !in_zone {
-                return Err(ZoneError::OutOfZone {
-                    zone: zone(),
-                    owner: text(r.owner),
-                    rtype: r.record_type(),
-                });
-            }
-            let id = match index.get(key.bytes()) {
-                Some(&id) => id,
-                None => {
-                    let id = owners.len() as u32;
-                    owners.push(OwnerAt { offset, skip: 0 });
-                    index.insert(key.bytes().into(), id);
-                    id
+        let id = match *last {
+            Some((id, at)) if raw.at(at as usize).owner == r.owner => id,
+            _ => {
+                let in_zone = key.read_wire(r.owner).is_some()
+                    && key.labels() >= *origin_labels
+                    && key.suffix(*origin_labels) == &origin_key[..];
+                if !in_zone {
+                    return Err(ZoneError::OutOfZone {
+                        zone: zone(),
+                        owner: text(r.owner),
+                        rtype: r.record_type(),
+                    });
                 }
-            };
-            order.push((id, r.rtype, offset));
-        }
+                let id = match index.get(key.bytes()) {
+                    Some(id) => id,
+                    None => {
+                        let id = owners.len() as u32;
+                        owners.push(OwnerAt { offset, skip: 0 });
+                        index.insert(key.bytes(), id);
+                        if key.labels() > *origin_labels + 1 {
+                            deep.push(id);
+                        }
+                        id
+                    }
+                };
+                *last = Some((id, offset));
+                id
+            }
+        };
+        order.push((id, r.rtype, offset));
+        Ok(())
+    }
+
+    /// Pass 2 and the checks: the snapshot.
+    pub fn finish(self) -> Result<Zone, ZoneError> {
+        let ZoneBuilder {
+            origin,
+            origin_key,
+            origin_labels,
+            limits,
+            raw,
+            mut index,
+            mut owners,
+            mut order,
+            mut key,
+            mut deep,
+            ..
+        } = self;
+        let limits = &limits;
+        let zone = || origin.to_string();
 
         // Empty non-terminals: every name between an owner and the apex
         // exists (RFC 4592 §2.2.2), so it gets a node without data.
-        for id in 0..owners.len() {
-            let o = owners[id];
+        for i in 0..deep.len() {
+            let o = owners[deep[i] as usize];
             let Some(len) = key.read_wire(raw.at(o.offset as usize).owner) else {
                 continue;
             };
             let k = &key.bytes()[..len];
             let mut at = 0;
-            for _ in origin_labels + 1..key.labels() {
+            for depth in (origin_labels + 1..key.labels()).rev() {
                 at += k[at] as usize + 1;
                 let ancestor = &k[at..];
                 if index.contains_key(ancestor) {
                     break;
                 }
-                index.insert(ancestor.into(), owners.len() as u32);
+                let id = owners.len() as u32;
+                index.insert(ancestor, id);
                 owners.push(OwnerAt {
                     offset: o.offset,
                     skip: at as u8,
                 });
+                if depth > origin_labels + 1 {
+                    deep.push(id);
+                }
             }
         }
+        index.shrink_to_fit();
         let apex = match index.get(&origin_key) {
-            Some(&id) => id,
+            Some(id) => id,
             None => return Err(ZoneError::NoSoa { zone: zone() }),
         };
 
         // Pass 2: each name's records, grouped by type, into its buffer.
+        // Names are independent here: a big zone is done in two halves on
+        // two threads.
         order.sort_unstable();
-        let mut nodes: Vec<Node> = Vec::with_capacity(owners.len());
-        let mut record_count = 0;
-        let mut earliest_sig_expiration: Option<u32> = None;
-        let mut next = 0;
-        let mut data: Vec<u8> = Vec::new();
-        let mut rrsets: Vec<RRset> = Vec::new();
-        let mut group: Vec<u32> = Vec::new();
-        for (id, owner_at) in owners.iter().enumerate() {
-            let owner = &raw.at(owner_at.offset as usize).owner[owner_at.skip as usize..];
-            data.clear();
-            rrsets.clear();
-            data.extend_from_slice(owner);
-            while next < order.len() && order[next].0 == id as u32 {
-                let rtype = order[next].1;
-                group.clear();
-                while next < order.len() && order[next].0 == id as u32 && order[next].1 == rtype {
-                    group.push(order[next].2);
-                    next += 1;
-                }
-                if rrsets.len() >= limits.max_types_per_name {
-                    return Err(ZoneError::TooManyTypes {
-                        zone: zone(),
-                        owner: text(owner),
-                        count: rrsets.len() + 1,
-                        limit: limits.max_types_per_name,
-                    });
-                }
-                if rtype == u16::from(RecordType::RRSIG) {
-                    group.sort_by_key(|&o| dnssec::covered_raw(raw.at(o as usize).rdata));
-                }
-                let set = Zone::copy_rrset(&raw, &group, rtype, owner, &mut data, limits).map_err(
-                    |count| ZoneError::RrsetTooLarge {
-                        zone: zone(),
-                        owner: text(owner),
-                        rtype: RecordType::from(rtype),
-                        count,
-                        limit: limits.max_rrset_records,
-                    },
-                )?;
-                record_count += set.count as usize;
-                if set.rtype == RecordType::RRSIG {
-                    let node_data = &data[set.start as usize..set.end as usize];
-                    let sigs = Rdatas {
-                        data: node_data,
-                        at: 0,
-                    };
-                    for exp in sigs.filter_map(|r| dnssec::expiration_raw(r.rdata)) {
-                        earliest_sig_expiration = Some(match earliest_sig_expiration {
-                            Some(e) if dnssec::serial_time_before(e, exp) => e,
-                            _ => exp,
-                        });
-                    }
-                }
-                rrsets.push(set);
-            }
-            nodes.push(Node {
-                data: data.as_slice().into(),
-                rrsets: rrsets.as_slice().into(),
-                owner_len: owner.len() as u8,
-                flags: 0,
-            });
+        let ids = owners.len();
+        let cut = if order.len() > PARALLEL_BUILD {
+            ids / 2
+        } else {
+            ids
+        };
+        let split = order.partition_point(|o| (o.0 as usize) < cut);
+        let part = |ids: std::ops::Range<usize>, order: &[(u32, u16, u32)]| {
+            build_nodes(&raw, &owners, ids, order, apex, limits, &zone)
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let second = (cut < ids).then(|| scope.spawn(|| part(cut..ids, &order[split..])));
+            let first = part(0..cut, &order[..split]);
+            let second = second.map(|h| h.join().expect("zone build thread panicked"));
+            (first, second)
+        });
+        let mut built = first?;
+        if let Some(second) = second {
+            built.merge(second?);
         }
+        let Nodes {
+            nodes,
+            record_count,
+            hiding,
+            earliest_sig_expiration,
+        } = built;
         drop(order);
         drop(owners);
 
-        for (id, node) in nodes.iter_mut().enumerate() {
-            Zone::check_node(node, id == apex as usize, &zone)?;
-        }
         let apex_node = &nodes[apex as usize];
         let soa = apex_node
             .rrset(RecordType::SOA)
@@ -544,11 +805,13 @@ impl Zone {
         };
         // Mark what lies below a cut or a DNAME: it is glue or occluded,
         // never answered authoritatively.
-        zone.mark_occluded();
+        zone.mark_occluded(&deep, hiding);
         zone.signed = dnssec::Signed::build(&zone).map(Box::new);
         Ok(zone)
     }
+}
 
+impl Zone {
     /// Appends the distinct records at `offsets` of `raw` to `data` as one
     /// RRset; `Err(count)` when there are more than the limit allows.
     fn copy_rrset(
@@ -665,25 +928,40 @@ impl Zone {
         Ok(())
     }
 
-    fn mark_occluded(&mut self) {
+    /// Flags what lies below a cut or a DNAME; `deep` lists the names more
+    /// than one label below the apex, the only ones a cut below the apex can
+    /// hide; `hiding` says whether there is any such cut or DNAME.
+    fn mark_occluded(&mut self, deep: &[u32], hiding: bool) {
+        if self.nodes[self.apex as usize].has_dname() {
+            // Everything below a DNAME at the apex is occluded.
+            for (id, node) in self.nodes.iter_mut().enumerate() {
+                if id != self.apex as usize {
+                    node.flags |= OCCLUDED;
+                }
+            }
+            return;
+        }
+        if !hiding {
+            return;
+        }
         let mut occluded = Vec::new();
-        for (key, &id) in &self.index {
-            let labels = key_labels(key);
-            let mut offset = 0;
+        let mut key = WireName::new();
+        for &id in deep {
+            if key
+                .read_wire(self.nodes[id as usize].owner_wire())
+                .is_none()
+            {
+                continue;
+            }
             // Ancestors strictly between the name and the apex.
-            for _ in self.origin_labels + 1..labels {
-                offset += key[offset] as usize + 1;
-                if let Some(&a) = self.index.get(&key[offset..]) {
+            for depth in self.origin_labels + 1..key.labels() {
+                if let Some(a) = self.index.get(key.suffix(depth)) {
                     let anc = &self.nodes[a as usize];
                     if anc.is_cut() || anc.has_dname() {
                         occluded.push(id);
                         break;
                     }
                 }
-            }
-            // Data below a DNAME at the apex is occluded too.
-            if labels > self.origin_labels && self.nodes[self.apex as usize].has_dname() {
-                occluded.push(id);
             }
         }
         for id in occluded {
@@ -725,7 +1003,7 @@ impl Zone {
 
     /// The node at exactly this key, if the name exists (data or ENT).
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
-        self.index.get(key).map(|&id| &self.nodes[id as usize])
+        self.index.get(key).map(|id| &self.nodes[id as usize])
     }
 
     /// The node of a name, whatever its case.
