@@ -1,16 +1,18 @@
-"""The servers under test (Knot, NSD, Outpost) and the primary (BIND), each
-a foreground child process on 127.0.0.1 with all its files in one
-directory, stopped by PID."""
+"""The servers under test (Knot, NSD, Outpost), the floor (a UDP reflector)
+and the primary (BIND), each a foreground child process on 127.0.0.1 with
+all its files in one directory, stopped by PID."""
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import struct
 import time
 
-from soa import dig_serial
+from soa import _encode_name, dig_serial
 
 ZONE = "example.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -379,3 +381,50 @@ name = "{ZONE}"
 
     def version(self):
         return subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def reflected(port, timeout=0.2):
+    """True if one UDP query to `port` comes back as a response (QR set)
+    with the query's ID."""
+    qid = random.randrange(65536)
+    query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + _encode_name(ZONE) + struct.pack(">HH", 6, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(query, ("127.0.0.1", port))
+            msg, _ = s.recvfrom(65535)
+        except OSError:
+            return False
+    return len(msg) >= 12 and struct.unpack(">H", msg[:2])[0] == qid and msg[2] & 0x80 != 0
+
+
+class Reflector(Server):
+    """The floor: examples/reflector.rs, a UDP loop of recvmmsg / sendmmsg
+    (32 datagrams a batch) that turns each query into a header-only NOERROR
+    response in place. No DNS work at all, so its CPU per answer is what
+    the system calls and the loopback path cost by themselves. `threads`
+    sockets bound with SO_REUSEPORT, one thread each."""
+
+    def __init__(self, workdir, binary, threads=1, cpu=None):
+        super().__init__("Reflector", workdir, threads, cpu)
+        self.binary = binary
+
+    def command(self):
+        return [self.binary, f"127.0.0.1:{self.port}", str(self.threads)]
+
+    def wait_serial(self, serial, timeout, hint=""):
+        """It serves no zone (every answer is an empty NOERROR): ready once
+        a query comes back as a response with its ID. `serial` is unused."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) before answering on "
+                                   f"127.0.0.1:{self.port}\n{self.log_tail()}")
+            if reflected(self.port):
+                return time.monotonic() - self.started_at
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} on port {self.port} did not answer a query within {timeout:.0f} s"
+                           f"{hint}\n{self.log_tail()}")
+
+    def version(self):
+        return "examples/reflector.rs"
