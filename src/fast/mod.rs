@@ -12,6 +12,7 @@
 //! malformed questions — is left to the hickory path, so every corner case
 //! keeps exactly one implementation.
 
+pub mod cache;
 mod encode;
 
 use hickory_proto::rr::RecordType;
@@ -23,6 +24,7 @@ use crate::wire::EDNS_EXPIRE;
 use crate::zone::key::WireName;
 use crate::zone::{Answer, Item};
 
+pub use cache::AnswerCache;
 pub use encode::{EncodeError, Encoder};
 
 /// The largest answer the fast path writes: the UDP limit we never exceed.
@@ -152,6 +154,18 @@ const RCODE_REFUSED: u16 = 5;
 /// expired) for a zone not served, else the lookup's answer cut to the
 /// client's limit by whole RRsets. Counts the query as the handler does.
 pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [u8]) -> Reply {
+    answer_cached(query, table, events, None, out)
+}
+
+/// [`answer`], taking the answer from `cache` when it holds it for the
+/// snapshot in service, and putting it there when not.
+pub fn answer_cached(
+    query: &Query<'_>,
+    table: &ZoneTable,
+    events: &Events,
+    cache: Option<&mut AnswerCache>,
+    out: &mut [u8],
+) -> Reply {
     let limit = query.limit().min(out.len());
     let Some(entry) = table.find(query.wire) else {
         let len = empty(query, RCODE_REFUSED, false, out);
@@ -168,6 +182,32 @@ pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [
         }
     };
     let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    let key = cache.as_ref().map(|_| {
+        cache::Key::new(
+            query.wire.bytes(),
+            u16::from(query.qtype),
+            dnssec_ok,
+            query.edns.is_some(),
+            limit,
+        )
+    });
+    let qend = 12 + query.question.len();
+    if let (Some(cache), Some(key)) = (cache.as_deref(), &key)
+        && let Some(hit) = cache.get(key, zone.generation())
+        && qend + hit.body.len() <= limit
+    {
+        let f = flags(query, false, false, hit.flags);
+        out[..2].copy_from_slice(&query.id.to_be_bytes());
+        out[2..4].copy_from_slice(&f.to_be_bytes());
+        out[4..6].copy_from_slice(&1u16.to_be_bytes());
+        for (i, c) in hit.counts.iter().enumerate() {
+            out[6 + 2 * i..8 + 2 * i].copy_from_slice(&c.to_be_bytes());
+        }
+        out[12..qend].copy_from_slice(query.question);
+        out[qend..qend + hit.body.len()].copy_from_slice(hit.body);
+        entry.counters.record(hit.flags & 0x0F);
+        return Reply::Ready(qend + hit.body.len());
+    }
     let raw = &query.question[..query.name_len];
     let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, false, dnssec_ok) else {
         return Reply::Slow;
@@ -175,6 +215,19 @@ pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [
     match encode_answer(query, &ans, &mut out[..limit]) {
         Ok(len) => {
             entry.counters.record(u16::from(ans.rcode()));
+            if let (Some(cache), Some(key)) = (cache, &key) {
+                let word = u16::from_be_bytes([out[2], out[3]]);
+                let at = |i: usize| u16::from_be_bytes([out[i], out[i + 1]]);
+                let counts = [at(6), at(8), at(10)];
+                // AA, TC and RCODE; QR, RD and CD come from each query.
+                cache.put(
+                    key,
+                    zone.generation(),
+                    word & 0x060F,
+                    counts,
+                    &out[qend..len],
+                );
+            }
             Reply::Ready(len)
         }
         Err(_) => Reply::Slow,

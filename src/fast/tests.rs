@@ -263,3 +263,63 @@ fn nxdomain_carries_the_negative_soa() {
     assert_eq!(soa.mname.to_string(), "ns1.example.com.");
     assert_eq!(soa.rname.to_string(), "hostmaster.example.com.");
 }
+
+/// The worker's answer cache gives what a fresh lookup gives (another ID,
+/// another case, the query's own RD/CD), and misses once a new snapshot is
+/// in service.
+#[test]
+fn cached_answers_equal_fresh_ones_and_follow_the_snapshot() {
+    use crate::metrics::Events;
+    use crate::store::{ZoneEntry, ZoneTable};
+    use std::sync::Arc;
+
+    let entry = Arc::new(ZoneEntry::new(Name::from_str("example.com.").unwrap()));
+    entry.swap(Arc::new(zone("")));
+    let table = ZoneTable::new([entry.clone()]);
+    let events = Events::default();
+    let mut cache = AnswerCache::new(64);
+    let run = |wire: &[u8], cache: Option<&mut AnswerCache>| -> Vec<u8> {
+        let mut key = WireName::new();
+        let q = parse(wire, &mut key).expect("a plain query");
+        let mut out = vec![0; MAX_ANSWER];
+        match answer_cached(&q, &table, &events, cache, &mut out) {
+            Reply::Ready(len) => out[..len].to_vec(),
+            Reply::Slow => panic!("fast path declined"),
+        }
+    };
+    for (name, qtype, edns) in [
+        ("example.com.", RecordType::MX, Some(1232)),
+        ("www.example.com.", RecordType::A, None),
+        ("alias.example.com.", RecordType::A, Some(4096)),
+        ("nothere.example.com.", RecordType::A, Some(1232)),
+        ("x.sub.example.com.", RecordType::A, Some(1232)),
+        ("www.example.com.", RecordType::TXT, Some(512)),
+    ] {
+        let first = query_wire(name, qtype, edns);
+        let fresh = run(&first, None);
+        assert_eq!(
+            run(&first, Some(&mut cache)),
+            fresh,
+            "{name} {qtype}: first"
+        );
+        // Same question in other case with another ID and without RD: the
+        // cached body, this query's header and question.
+        let mut second = query_wire(&name.to_uppercase(), qtype, edns);
+        second[0] = 0x12;
+        second[2] = 0x00;
+        let expected = run(&second, None);
+        let cached = run(&second, Some(&mut cache));
+        assert_eq!(cached, expected, "{name} {qtype}: cached");
+        assert_ne!(cached[..4], fresh[..4], "{name} {qtype}: header patched");
+    }
+    // A new copy of the zone: the cache must not answer from the old one.
+    entry.swap(Arc::new(zone("www IN TXT \"new\"\n")));
+    let q = query_wire("www.example.com.", RecordType::TXT, Some(512));
+    let fresh = run(&q, None);
+    assert_eq!(run(&q, Some(&mut cache)), fresh);
+    assert_eq!(
+        u16::from_be_bytes([fresh[6], fresh[7]]),
+        1,
+        "the new TXT is answered"
+    );
+}

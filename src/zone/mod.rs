@@ -326,7 +326,12 @@ pub struct Zone {
     /// The earliest RRSIG expiration in the zone (RFC 4034 §3.1.5 serial
     /// time), to warn before the served copy goes bogus.
     earliest_sig_expiration: Option<u32>,
+    /// Unique to this snapshot in the process: what caches of answers
+    /// made from it are keyed on (a pointer could be reused).
+    generation: u64,
 }
+
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Records above which a zone's nodes are built on two threads.
 const PARALLEL_BUILD: usize = 100_000;
@@ -802,6 +807,7 @@ impl ZoneBuilder {
             record_count,
             signed: None,
             earliest_sig_expiration,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         // Mark what lies below a cut or a DNAME: it is glue or occluded,
         // never answered authoritatively.
@@ -979,6 +985,10 @@ impl Zone {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn soa(&self) -> &Record {
