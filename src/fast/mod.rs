@@ -182,15 +182,7 @@ pub fn answer_cached(
         }
     };
     let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-    let key = cache.as_ref().map(|_| {
-        cache::Key::new(
-            query.wire.bytes(),
-            u16::from(query.qtype),
-            dnssec_ok,
-            query.edns.is_some(),
-            limit,
-        )
-    });
+    let key = cache.as_ref().map(|_| cache_key(query, out.len()));
     let qend = 12 + query.question.len();
     if let (Some(cache), Some(key)) = (cache.as_deref(), &key)
         && let Some(hit) = cache.get(key, zone.generation())
@@ -232,6 +224,18 @@ pub fn answer_cached(
         }
         Err(_) => Reply::Slow,
     }
+}
+
+/// What the answer cache files the answer to `query` under, written into a
+/// buffer of `room` octets.
+pub fn cache_key(query: &Query<'_>, room: usize) -> cache::Key {
+    cache::Key::new(
+        query.wire.bytes(),
+        u16::from(query.qtype),
+        query.edns.is_some_and(|e| e.dnssec_ok),
+        query.edns.is_some(),
+        query.limit().min(room),
+    )
 }
 
 /// Header flags of a response: QR, opcode QUERY, the request's RD and CD.
