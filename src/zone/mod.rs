@@ -363,7 +363,7 @@ impl Nodes {
 }
 
 /// Pass 2 of [`ZoneBuilder::finish`] for the names `ids`, whose notes are
-/// `order` (sorted).
+/// `order` (in name order).
 fn build_nodes(
     raw: &RawRecords,
     owners: &[OwnerAt],
@@ -384,18 +384,28 @@ fn build_nodes(
     let mut data: Vec<u8> = Vec::new();
     let mut rrsets: Vec<RRset> = Vec::new();
     let mut group: Vec<u32> = Vec::new();
+    let mut mine: Vec<(u32, u16, u32)> = Vec::new();
     for id in ids {
         let owner_at = owners[id];
         let owner = &raw.at(owner_at.offset as usize).owner[owner_at.skip as usize..];
         data.clear();
         rrsets.clear();
         data.extend_from_slice(owner);
+        // This name's notes, by type and then as they came.
+        let start = next;
         while next < order.len() && order[next].0 == id as u32 {
-            let rtype = order[next].1;
+            next += 1;
+        }
+        mine.clear();
+        mine.extend_from_slice(&order[start..next]);
+        mine.sort_unstable();
+        let mut at = 0;
+        while at < mine.len() {
+            let rtype = mine[at].1;
             group.clear();
-            while next < order.len() && order[next].0 == id as u32 && order[next].1 == rtype {
-                group.push(order[next].2);
-                next += 1;
+            while at < mine.len() && mine[at].1 == rtype {
+                group.push(mine[at].2);
+                at += 1;
             }
             if rrsets.len() >= limits.max_types_per_name {
                 return Err(ZoneError::TooManyTypes {
@@ -748,7 +758,12 @@ impl ZoneBuilder {
         // Pass 2: each name's records, grouped by type, into its buffer.
         // Names are independent here: a big zone is done in two halves on
         // two threads.
-        order.sort_unstable();
+        // A transfer sends each name's records together, so the notes are
+        // usually in name order already; each name's are sorted by type in
+        // pass 2.
+        if !order.is_sorted_by_key(|o| o.0) {
+            order.sort_by_key(|o| o.0);
+        }
         let ids = owners.len();
         let cut = if order.len() > PARALLEL_BUILD {
             ids / 2
