@@ -3,8 +3,8 @@
 //!
 //! One scheduler task holds every zone's next deadline; when one is due, a
 //! check runs: SOA query to the primaries in order, a transfer when the
-//! primary has a newer serial, then the new snapshot is persisted and put in
-//! service, and the timers (refresh, retry, expire) move on. Timer state is
+//! primary has a newer serial, then the new snapshot is put in service and
+//! persisted, and the timers (refresh, retry, expire) move on. Timer state is
 //! written to disk at every change, as absolute wall-clock times, so a
 //! restart or a crash neither resets nor skips the expiry clock.
 
