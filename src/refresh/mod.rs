@@ -436,9 +436,9 @@ fn load_persisted(
         source_file: paths.zone_file.display().to_string(),
         error,
     };
-    let records =
-        zonefile::parse_file(&paths.zone_file, &config.name).map_err(|e| fail(e.to_string()))?;
-    let zone = Zone::build(&config.name, records, &build_limits(config))
+    let records = zonefile::parse_file_raw(&paths.zone_file, &config.name)
+        .map_err(|e| fail(e.to_string()))?;
+    let zone = Zone::build_raw(&config.name, records, &build_limits(config))
         .map_err(|e| fail(e.to_string()))?;
     let recovered = persist::recover_state(paths, &config.name, zone.serial(), now)
         .map_err(|e| fail(e.to_string()))?;
@@ -459,8 +459,8 @@ pub fn load_seed(config: &ZoneConfig) -> Result<Option<Zone>, RefreshError> {
         source_file: path.display().to_string(),
         error,
     };
-    let records = zonefile::parse_file(path, &config.name).map_err(|e| fail(e.to_string()))?;
-    let zone = Zone::build(&config.name, records, &build_limits(config))
+    let records = zonefile::parse_file_raw(path, &config.name).map_err(|e| fail(e.to_string()))?;
+    let zone = Zone::build_raw(&config.name, records, &build_limits(config))
         .map_err(|e| fail(e.to_string()))?;
     Ok(Some(zone))
 }

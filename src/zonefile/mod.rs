@@ -40,6 +40,25 @@ pub enum ZoneFileError {
 /// Parses the zone file at `path`. `$INCLUDE` paths are relative to the
 /// directory of the file that includes them.
 pub fn parse_file(path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFileError> {
+    let raw = parse_file_raw(path, origin)?;
+    to_records(raw, &path.display().to_string())
+}
+
+fn to_records(raw: crate::zone::RawRecords, source: &str) -> Result<Vec<Record>, ZoneFileError> {
+    // Every record was made into a hickory record once while parsing.
+    raw.to_records().map_err(|e| ZoneFileError::Syntax {
+        file: source.to_string(),
+        line: 0,
+        problem: e.to_string(),
+    })
+}
+
+/// [`parse_file`] into the wire form a zone is built from: a big zone file
+/// is never held as hickory records (272 octets each).
+pub fn parse_file_raw(
+    path: &Path,
+    origin: &Name,
+) -> Result<crate::zone::RawRecords, ZoneFileError> {
     let data = std::fs::read(path).map_err(|source| ZoneFileError::Io {
         file: path.display().to_string(),
         source,
@@ -69,7 +88,7 @@ pub fn parse_str(text: &str, origin: &Name, source: &str) -> Result<Vec<Record>,
         None,
         0,
     )?;
-    Ok(p.records)
+    to_records(p.records, source)
 }
 
 /// Presentation form of uncompressed RDATA: the type's own format when we
@@ -182,7 +201,7 @@ fn rdata_into(
 /// included files.
 #[derive(Default)]
 struct Parser {
-    records: Vec<Record>,
+    records: crate::zone::RawRecords,
     /// From `$TTL`, or an SOA's minimum when no TTL was known.
     default_ttl: Option<u32>,
     /// The last explicit TTL (RFC 1035 semantics when there is no `$TTL`).
@@ -368,7 +387,7 @@ impl Parser {
             };
             let rec = crate::rr::record(name, RecordType::from(code), ttl, &rd)
                 .map_err(|e| err(line, e.to_string()))?;
-            self.records.push(rec);
+            self.records.push_record(&rec);
         }
     }
 }
