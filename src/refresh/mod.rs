@@ -862,11 +862,7 @@ async fn transfer_zone(
         let history = match (diffs, &old) {
             _ if !keep_history => None,
             (Some(d), _) => Some(d),
-            (None, Some(old)) => {
-                let before: Vec<Record> = old.records().collect();
-                let after: Vec<Record> = zone.records().collect();
-                ixfr::diff(&before, &after).ok().map(|d| vec![d])
-            }
+            (None, Some(old)) => ixfr::diff_zones(old, &zone).ok().map(|d| vec![d]),
             (None, None) => None,
         };
         Ok((zone, history))

@@ -35,6 +35,8 @@ pub enum IxfrError {
     WrongFinalSerial { got: u32, expected: u32 },
     #[error("a record has no SOA RDATA where an SOA is required")]
     NotSoa,
+    #[error("a stored record cannot be read back: {0}")]
+    BadRecord(String),
     #[error("the copy has no SOA")]
     NoSoa,
 }
@@ -210,10 +212,110 @@ pub fn diff<'a>(
     })
 }
 
+/// [`diff`] between two snapshots, read in their wire form: only the
+/// records that differ are made into hickory records, so a refresh of a big
+/// zone does not hold both copies twice over.
+pub fn diff_zones(old: &crate::zone::Zone, new: &crate::zone::Zone) -> Result<IxfrDiff, IxfrError> {
+    use crate::zone::RawRr;
+    use std::borrow::Cow;
+    type Key<'a> = (Cow<'a, [u8]>, u16, Cow<'a, [u8]>);
+    let soa = u16::from(RecordType::SOA);
+    let mut old_set: HashMap<Key<'_>, RawRr<'_>> = HashMap::with_capacity(old.record_count());
+    for r in old.raw_records().filter(|r| r.rtype != soa) {
+        old_set.insert(raw_key(&r), r);
+    }
+    let made = |r: &RawRr<'_>| {
+        r.to_record()
+            .map_err(|e| IxfrError::BadRecord(e.to_string()))
+    };
+    let mut added = Vec::new();
+    for r in new.raw_records().filter(|r| r.rtype != soa) {
+        let k = raw_key(&r);
+        match old_set.remove(&k) {
+            Some(o) if o.ttl == r.ttl => {}
+            Some(o) => {
+                // The deletion goes out below with the other leftovers.
+                old_set.insert(k, o);
+                added.push(made(&r)?);
+            }
+            None => added.push(made(&r)?),
+        }
+    }
+    let mut left: Vec<(Key<'_>, RawRr<'_>)> = old_set.into_iter().collect();
+    // A stable order keeps what we send reproducible.
+    left.sort_by(|a, b| (&a.0.0, a.0.1).cmp(&(&b.0.0, b.0.1)));
+    let deleted = left
+        .iter()
+        .map(|(_, r)| made(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(IxfrDiff {
+        old_soa: old.soa().clone(),
+        new_soa: new.soa().clone(),
+        deleted,
+        added,
+    })
+}
+
+/// What makes two stored records the same (RFC 2181 §5): the owner and the
+/// names in the RDATA of the types Outpost reads compare without regard to
+/// case.
+fn raw_key<'a>(
+    r: &crate::zone::RawRr<'a>,
+) -> (std::borrow::Cow<'a, [u8]>, u16, std::borrow::Cow<'a, [u8]>) {
+    use std::borrow::Cow;
+    let owner = if r.owner.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(r.owner.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(r.owner)
+    };
+    (
+        owner,
+        r.rtype,
+        crate::zone::raw::rdata_key(r.rtype, r.rdata),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use hickory_proto::rr::Name;
+
+    /// Snapshots compared in wire form give what the record-by-record diff
+    /// gives, case of owners and names in RDATA aside.
+    #[test]
+    fn diff_of_snapshots_matches_diff_of_records() {
+        use crate::zone::{BuildLimits, Zone};
+        let v1 = vec![
+            soa(1),
+            ns("ns1.example."),
+            a("www.example.", 1, 300),
+            a("WWW.example.", 2, 300),
+            a("old.example.", 3, 300),
+            a("ttl.example.", 4, 300),
+        ];
+        let v2 = vec![
+            soa(2),
+            ns("NS1.example."),
+            a("www.example.", 1, 300),
+            a("new.example.", 5, 300),
+            a("ttl.example.", 4, 600),
+        ];
+        let z1 = Zone::build(&n("example."), v1.clone(), &BuildLimits::default()).unwrap();
+        let z2 = Zone::build(&n("example."), v2.clone(), &BuildLimits::default()).unwrap();
+        let by_records = diff(&v1, &v2).unwrap();
+        let by_zones = diff_zones(&z1, &z2).unwrap();
+        let texts = |v: &[Record]| {
+            let mut t: Vec<String> = v.iter().map(|r| r.to_string().to_lowercase()).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(texts(&by_zones.added), texts(&by_records.added));
+        assert_eq!(texts(&by_zones.deleted), texts(&by_records.deleted));
+        assert_eq!(by_zones.added.len(), 2, "{:?}", by_zones.added);
+        assert_eq!(by_zones.deleted.len(), 3, "{:?}", by_zones.deleted);
+        assert_eq!(by_zones.old_soa, soa(1));
+        assert_eq!(by_zones.new_soa, soa(2));
+    }
 
     fn n(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
