@@ -3,7 +3,6 @@ and the primary (BIND), each a foreground child process on 127.0.0.1 with
 all its files in one directory, stopped by PID."""
 
 import os
-import random
 import shutil
 import signal
 import socket
@@ -12,7 +11,7 @@ import sys
 import struct
 import time
 
-from soa import _encode_name, dig_serial
+from soa import dig_serial, udp_soa_query
 
 ZONE = "example.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -386,15 +385,10 @@ name = "{ZONE}"
 def reflected(port, timeout=0.2):
     """True if one UDP query to `port` comes back as a response (QR set)
     with the query's ID."""
-    qid = random.randrange(65536)
-    query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + _encode_name(ZONE) + struct.pack(">HH", 6, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.sendto(query, ("127.0.0.1", port))
-            msg, _ = s.recvfrom(65535)
-        except OSError:
-            return False
+    got = udp_soa_query(port, ZONE, flags=0x0100, timeout=timeout)
+    if got is None:
+        return False
+    qid, msg = got
     return len(msg) >= 12 and struct.unpack(">H", msg[:2])[0] == qid and msg[2] & 0x80 != 0
 
 

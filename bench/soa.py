@@ -39,10 +39,11 @@ def _skip_name(msg, pos):
         pos += 1 + n
 
 
-def udp_serial(port, zone, timeout=0.2):
-    """The SOA serial over one UDP query (no retry), or None."""
+def udp_soa_query(port, zone, flags=0, timeout=0.2):
+    """One UDP SOA query for `zone` to 127.0.0.1:`port` (no retry): the
+    query's ID and the reply, or None when none came."""
     qid = random.randrange(65536)
-    query = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + _encode_name(zone) + struct.pack(">HH", 6, 1)
+    query = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + _encode_name(zone) + struct.pack(">HH", 6, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         try:
@@ -50,6 +51,15 @@ def udp_serial(port, zone, timeout=0.2):
             msg, _ = s.recvfrom(65535)
         except OSError:
             return None
+    return qid, msg
+
+
+def udp_serial(port, zone, timeout=0.2):
+    """The SOA serial over one UDP query (no retry), or None."""
+    got = udp_soa_query(port, zone, timeout=timeout)
+    if got is None:
+        return None
+    qid, msg = got
     try:
         rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
         if rid != qid or flags & 0xF != 0:

@@ -193,14 +193,8 @@ impl<'b> Encoder<'b> {
 
     pub fn name(&mut self, name: &Name) -> Result<(), EncodeError> {
         let mut wire = [0u8; MAX_NAME];
-        let mut n = 0;
-        for label in name.iter() {
-            wire[n] = label.len() as u8;
-            wire[n + 1..n + 1 + label.len()].copy_from_slice(label);
-            n += label.len() + 1;
-        }
-        wire[n] = 0;
-        self.name_wire(&wire[..n + 1])
+        let n = crate::zone::raw::name_to_wire(name, &mut wire);
+        self.name_wire(&wire[..n])
     }
 
     /// One resource record. Names inside RDATA are compressed only for the

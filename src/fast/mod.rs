@@ -307,7 +307,7 @@ pub fn encode_answer(
                     }
                 }
                 Item::Sigs(node, set, lo, hi) => {
-                    let range = node.rdatas(set).skip(lo as usize).take((hi - lo) as usize);
+                    let range = node.rdatas_range(set, lo, hi);
                     for r in range {
                         enc.raw_record(node.owner_wire(), set.rtype, r.ttl, r.rdata, &mut owner)?;
                     }

@@ -5,6 +5,7 @@
 //! Records are matched as RFC 1995 and RFC 2136 §1.1 do: owner, type, class
 //! and RDATA, names compared without regard to case, TTL ignored.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -217,10 +218,8 @@ pub fn diff<'a>(
 /// zone does not hold both copies twice over.
 pub fn diff_zones(old: &crate::zone::Zone, new: &crate::zone::Zone) -> Result<IxfrDiff, IxfrError> {
     use crate::zone::RawRr;
-    use std::borrow::Cow;
-    type Key<'a> = (Cow<'a, [u8]>, u16, Cow<'a, [u8]>);
     let soa = u16::from(RecordType::SOA);
-    let mut old_set: HashMap<Key<'_>, RawRr<'_>> = HashMap::with_capacity(old.record_count());
+    let mut old_set: HashMap<RawKey<'_>, RawRr<'_>> = HashMap::with_capacity(old.record_count());
     for r in old.raw_records().filter(|r| r.rtype != soa) {
         old_set.insert(raw_key(&r), r);
     }
@@ -241,7 +240,7 @@ pub fn diff_zones(old: &crate::zone::Zone, new: &crate::zone::Zone) -> Result<Ix
             None => added.push(made(&r)?),
         }
     }
-    let mut left: Vec<(Key<'_>, RawRr<'_>)> = old_set.into_iter().collect();
+    let mut left: Vec<(RawKey<'_>, RawRr<'_>)> = old_set.into_iter().collect();
     // A stable order keeps what we send reproducible.
     left.sort_by(|a, b| (&a.0.0, a.0.1).cmp(&(&b.0.0, b.0.1)));
     let deleted = left
@@ -256,13 +255,14 @@ pub fn diff_zones(old: &crate::zone::Zone, new: &crate::zone::Zone) -> Result<Ix
     })
 }
 
+/// A stored record's identity: lowercase owner, type, and RDATA as
+/// [`crate::zone::raw::rdata_key`] gives it.
+type RawKey<'a> = (Cow<'a, [u8]>, u16, Cow<'a, [u8]>);
+
 /// What makes two stored records the same (RFC 2181 §5): the owner and the
 /// names in the RDATA of the types Outpost reads compare without regard to
 /// case.
-fn raw_key<'a>(
-    r: &crate::zone::RawRr<'a>,
-) -> (std::borrow::Cow<'a, [u8]>, u16, std::borrow::Cow<'a, [u8]>) {
-    use std::borrow::Cow;
+fn raw_key<'a>(r: &crate::zone::RawRr<'a>) -> RawKey<'a> {
     let owner = if r.owner.iter().any(u8::is_ascii_uppercase) {
         Cow::Owned(r.owner.to_ascii_lowercase())
     } else {

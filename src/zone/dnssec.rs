@@ -124,9 +124,7 @@ impl Signed {
         let (set, lo, hi) = apex.sigs(RecordType::SOA)?;
         let owner = apex.name();
         let negative_soa_sigs = apex
-            .records_as(set, &owner)
-            .skip(lo as usize)
-            .take((hi - lo) as usize)
+            .records_range_as(set, &owner, lo, hi)
             .map(|mut r| {
                 r.ttl = zone.negative_soa.ttl;
                 r
@@ -233,11 +231,7 @@ impl Zone {
         let (set, lo, hi) = node.sigs(rtype)?;
         Some(match synth_owner {
             None => Item::Sigs(node, set, lo, hi),
-            Some(owner) => ans.push_synth(
-                node.records_as(set, owner)
-                    .skip(lo as usize)
-                    .take((hi - lo) as usize),
-            ),
+            Some(owner) => ans.push_synth(node.records_range_as(set, owner, lo, hi)),
         })
     }
 

@@ -89,12 +89,7 @@ impl<'z> Answer<'z> {
             Item::Set(n, s) => Cow::Owned(n.records(s)),
             Item::Sigs(n, s, lo, hi) => {
                 let owner = n.name();
-                Cow::Owned(
-                    n.records_as(s, &owner)
-                        .skip(lo as usize)
-                        .take((hi - lo) as usize)
-                        .collect(),
-                )
+                Cow::Owned(n.records_range_as(s, &owner, lo, hi).collect())
             }
             Item::Record(r) => Cow::Borrowed(std::slice::from_ref(r)),
             Item::Slice(s) => Cow::Borrowed(s),
@@ -120,9 +115,7 @@ impl<'z> Answer<'z> {
         match *item {
             Item::Set(_, s) => s.wire_len(),
             Item::Sigs(n, s, lo, hi) => n
-                .rdatas(s)
-                .skip(lo as usize)
-                .take((hi - lo) as usize)
+                .rdatas_range(s, lo, hi)
                 .map(|r| n.owner_wire().len() + 10 + r.rdata.len())
                 .sum(),
             Item::Record(r) => hickory(r),

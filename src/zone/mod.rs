@@ -245,6 +245,12 @@ impl Node {
         }
     }
 
+    /// Records `lo..hi` of one of this node's RRsets (the RRSIGs covering
+    /// one type, as [`Node::sigs`] gives them).
+    pub fn rdatas_range(&self, set: &RRset, lo: u32, hi: u32) -> impl Iterator<Item = Rdata<'_>> {
+        self.rdatas(set).skip(lo as usize).take((hi - lo) as usize)
+    }
+
     /// The records of `set` as hickory records, owned by `owner` (the
     /// node's own name, or a wildcard's expansion).
     pub fn records_as<'a>(
@@ -252,7 +258,18 @@ impl Node {
         set: &'a RRset,
         owner: &'a Name,
     ) -> impl Iterator<Item = Record> + 'a {
-        self.rdatas(set).filter_map(move |r| {
+        self.records_range_as(set, owner, 0, set.count)
+    }
+
+    /// [`Node::records_as`] for records `lo..hi` only.
+    pub fn records_range_as<'a>(
+        &'a self,
+        set: &'a RRset,
+        owner: &'a Name,
+        lo: u32,
+        hi: u32,
+    ) -> impl Iterator<Item = Record> + 'a {
+        self.rdatas_range(set, lo, hi).filter_map(move |r| {
             // Every stored record was read into this form once already.
             rr::record(owner.clone(), set.rtype, r.ttl, r.rdata).ok()
         })
@@ -634,16 +651,9 @@ impl ZoneBuilder {
     }
 
     pub fn push_record(&mut self, r: &Record) -> Result<(), ZoneError> {
-        let mut owner = [0u8; key::MAX_NAME];
-        let n = raw::name_to_wire(&r.name, &mut owner);
-        let rdata = rr::rdata_to_wire(&r.data);
-        self.push(
-            &owner[..n],
-            u16::from(r.record_type()),
-            u16::from(r.dns_class),
-            r.ttl,
-            &rdata,
-        )
+        raw::with_wire(r, |owner, rtype, class, ttl, rdata| {
+            self.push(owner, rtype, class, ttl, rdata)
+        })
     }
 
     /// Pass 1 for the record at `offset` of the gathered records.

@@ -88,16 +88,9 @@ impl RawRecords {
     }
 
     pub fn push_record(&mut self, r: &Record) {
-        let mut owner = [0u8; MAX_NAME];
-        let n = name_to_wire(&r.name, &mut owner);
-        let rdata = crate::rr::rdata_to_wire(&r.data);
-        self.push(
-            &owner[..n],
-            u16::from(r.record_type()),
-            u16::from(r.dns_class),
-            r.ttl,
-            &rdata,
-        );
+        with_wire(r, |owner, rtype, class, ttl, rdata| {
+            self.push(owner, rtype, class, ttl, rdata)
+        });
     }
 
     pub fn iter(&self) -> RawIter<'_> {
@@ -185,6 +178,20 @@ impl<'a> Iterator for RawIter<'a> {
         self.at = next;
         Some(rr)
     }
+}
+
+/// Calls `f` with a record's owner, type, class, TTL and RDATA in wire form.
+pub fn with_wire<T>(r: &Record, f: impl FnOnce(&[u8], u16, u16, u32, &[u8]) -> T) -> T {
+    let mut owner = [0u8; MAX_NAME];
+    let n = name_to_wire(&r.name, &mut owner);
+    let rdata = crate::rr::rdata_to_wire(&r.data);
+    f(
+        &owner[..n],
+        u16::from(r.record_type()),
+        u16::from(r.dns_class),
+        r.ttl,
+        &rdata,
+    )
 }
 
 /// Writes `name` in uncompressed wire form, case kept; returns the length.
