@@ -94,6 +94,9 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     // and a floor that drops queries is no floor. The kernel caps it at
     // net.core.rmem_max, which is no reason to stop.
     let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    // As Outpost's too: IPv4 datagrams with DF set, which spares the
+    // kernel drawing an IP ID for each, so the floor stays the floor.
+    outpost::udp::dont_fragment(&sock, addr)?;
     sock.bind(&addr.into())?;
     Ok(sock.into())
 }

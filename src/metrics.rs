@@ -46,6 +46,89 @@ impl QueryCounters {
     }
 }
 
+/// Counts a worker keeps for a batch of queries and adds to the shared
+/// [`QueryCounters`] in one go when dropped (or when the next query is for
+/// another zone): one atomic add per RCODE seen instead of one per query.
+/// With two workers the per-query adds were a cache line bounced between
+/// the cores on every answer.
+#[derive(Default)]
+pub struct PendingCounts<'a> {
+    target: Option<&'a QueryCounters>,
+    by_rcode: [u64; RCODES],
+}
+
+impl<'a> PendingCounts<'a> {
+    pub fn record(&mut self, counters: &'a QueryCounters, rcode: u16) {
+        if !self.target.is_some_and(|t| std::ptr::eq(t, counters)) {
+            self.flush();
+            self.target = Some(counters);
+        }
+        self.by_rcode[(rcode as usize).min(RCODES - 1)] += 1;
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(t) = self.target {
+            for (shared, n) in t.by_rcode.iter().zip(&mut self.by_rcode) {
+                if *n > 0 {
+                    shared.fetch_add(*n, Ordering::Relaxed);
+                    *n = 0;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PendingCounts<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// [`PendingCounts`] for a [`SizeHistogram`].
+pub struct PendingSizes<'a> {
+    target: &'a SizeHistogram,
+    buckets: [u64; SIZE_BUCKETS.len()],
+    over: u64,
+    sum: u64,
+}
+
+impl<'a> PendingSizes<'a> {
+    pub fn new(target: &'a SizeHistogram) -> Self {
+        PendingSizes {
+            target,
+            buckets: [0; SIZE_BUCKETS.len()],
+            over: 0,
+            sum: 0,
+        }
+    }
+
+    pub fn record(&mut self, size: usize) {
+        let size = size as u64;
+        match SIZE_BUCKETS.iter().position(|&le| size <= le) {
+            Some(b) => self.buckets[b] += 1,
+            None => self.over += 1,
+        }
+        self.sum += size;
+    }
+}
+
+impl Drop for PendingSizes<'_> {
+    fn drop(&mut self) {
+        let t = self.target;
+        for (shared, &n) in t.buckets.iter().zip(&self.buckets) {
+            if n > 0 {
+                shared.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        if self.over > 0 {
+            t.over.fetch_add(self.over, Ordering::Relaxed);
+        }
+        if self.sum > 0 {
+            t.sum.fetch_add(self.sum, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Sizes of the responses sent, as a Prometheus histogram.
 #[derive(Debug, Default)]
 pub struct SizeHistogram {

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::fast;
-use crate::metrics::Events;
+use crate::metrics::{Events, PendingCounts, PendingSizes};
 use crate::serve::{Handler, udp_limit};
 use crate::zone::key::WireName;
 
@@ -77,8 +77,42 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
     // Bursts must not overflow the receive queue while a worker is busy.
     let _ = socket.set_recv_buffer_size(4 << 20);
+    dont_fragment(&socket, addr)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// Sends IPv4 answers with DF set and never fragments them here, ignoring
+/// path MTU values learnt from ICMP (Linux `IP_PMTUDISC_PROBE`).
+///
+/// RFC 9715 recommends DF on DNS responses over IPv4: a fragmented answer
+/// can be poisoned by spoofed fragments, and an answer fits without
+/// fragmentation anyway, as we never send more than 1,232 octets of DNS
+/// (1,260 with the headers). Ignoring learnt path MTUs means a forged
+/// ICMP message cannot make us fragment. It also spares the kernel the
+/// hashed IP ID it draws for every datagram that may be fragmented (about
+/// 2 % of the CPU an answer costs, by perf).
+pub fn dont_fragment(socket: &Socket, addr: SocketAddr) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if addr.is_ipv4() {
+        let mode: libc::c_int = libc::IP_PMTUDISC_PROBE;
+        // SAFETY: an int option, with its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&mode as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, addr);
+    Ok(())
 }
 
 /// Datagrams taken per system call.
@@ -100,6 +134,10 @@ struct Batch {
     rx_len: [usize; BATCH],
     rx_addr: [libc::sockaddr_storage; BATCH],
     rx_addr_len: [libc::socklen_t; BATCH],
+    /// Each datagram's query name, its answer-cache key and slot.
+    names: Vec<WireName>,
+    keys: Vec<fast::cache::Key>,
+    slots: [fast::cache::Slot; BATCH],
     tx: Vec<u8>,
     tx_len: [usize; BATCH],
     /// Which received datagram each answer goes back to.
@@ -116,6 +154,11 @@ impl Batch {
             // SAFETY: all-zero is a valid sockaddr_storage.
             rx_addr: unsafe { std::mem::zeroed() },
             rx_addr_len: [0; BATCH],
+            names: vec![WireName::new(); BATCH],
+            keys: (0..BATCH)
+                .map(|_| fast::cache::Key::new(&[0], 0, false, false, 0))
+                .collect(),
+            slots: [fast::cache::Slot::default(); BATCH],
             tx: vec![0; BATCH * fast::MAX_ANSWER],
             tx_len: [0; BATCH],
             tx_from: [0; BATCH],
@@ -278,6 +321,11 @@ fn serve(
 
 /// Answers what the fast path can, in place; the rest is listed in `slow`.
 /// Returns the number of answers ready.
+///
+/// Each datagram is read once, into the batch's own name buffers, and the
+/// answer cache's memory for the whole batch is requested before any query
+/// is answered, so that its reads overlap instead of stalling query after
+/// query. The counters are added to once per batch.
 fn answer_batch(
     batch: &mut Batch,
     n: usize,
@@ -288,46 +336,62 @@ fn answer_batch(
     slow: &mut Vec<usize>,
 ) -> usize {
     let table = handler.store().table();
-    let mut key = WireName::new();
-    // The cache's memory for the whole batch is requested first, so that
-    // its reads overlap instead of stalling query after query.
-    if !slow_only {
-        let mut slots = [usize::MAX; BATCH];
-        for (i, slot) in slots.iter_mut().enumerate().take(n) {
-            let wire = &batch.rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + batch.rx_len[i]];
-            if let Some(q) = fast::parse(wire, &mut key) {
-                *slot = cache.prefetch_slot(&fast::cache_key(&q, fast::MAX_ANSWER));
-            }
+    let Batch {
+        rx,
+        rx_len,
+        rx_addr,
+        names,
+        keys,
+        slots,
+        tx,
+        tx_len,
+        tx_from,
+        ..
+    } = batch;
+    let mut queries: [Option<fast::Query<'_>>; BATCH] = [const { None }; BATCH];
+    for (i, name) in names.iter_mut().enumerate().take(n) {
+        let wire = &rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + rx_len[i]];
+        // Runts and responses get no answer: answering them reflects.
+        if wire.len() < 12 || wire[2] & 0x80 != 0 || source_port(&rx_addr[i]) == 0 {
+            continue;
         }
-        for &slot in slots[..n].iter().filter(|&&s| s != usize::MAX) {
+        match fast::parse(wire, name) {
+            Some(q) if !slow_only => {
+                fast::set_cache_key(&mut keys[i], &q, fast::MAX_ANSWER);
+                slots[i] = cache.prefetch_slot(&keys[i]);
+                queries[i] = Some(q);
+            }
+            _ => slow.push(i),
+        }
+    }
+    for (q, &slot) in queries[..n].iter().zip(slots.iter()) {
+        if q.is_some() {
             cache.prefetch_entry(slot);
         }
     }
+    let mut counts = PendingCounts::default();
+    let mut sizes = PendingSizes::new(&events.udp_response_sizes);
     let mut ready = 0;
-    for i in 0..n {
-        let wire = &batch.rx[i * MAX_DATAGRAM..i * MAX_DATAGRAM + batch.rx_len[i]];
-        // Runts and responses get no answer: answering them reflects.
-        if wire.len() < 12 || wire[2] & 0x80 != 0 || source_port(&batch.rx_addr[i]) == 0 {
-            continue;
-        }
-        let query = match fast::parse(wire, &mut key) {
-            Some(q) if !slow_only => q,
-            _ => {
-                slow.push(i);
-                continue;
-            }
+    for (i, query) in queries[..n].iter().enumerate() {
+        let Some(query) = query else { continue };
+        let out = &mut tx[ready * fast::MAX_ANSWER..(ready + 1) * fast::MAX_ANSWER];
+        let cached = fast::Cached {
+            cache: &mut *cache,
+            key: &keys[i],
+            slot: slots[i],
         };
-        let out = &mut batch.tx[ready * fast::MAX_ANSWER..(ready + 1) * fast::MAX_ANSWER];
-        match fast::answer_cached(&query, &table, events, Some(&mut *cache), out) {
+        match fast::answer_cached(query, &table, events, &mut counts, Some(cached), out) {
             fast::Reply::Ready(len) => {
-                events.udp_response_sizes.record(len);
-                batch.tx_len[ready] = len;
-                batch.tx_from[ready] = i;
+                sizes.record(len);
+                tx_len[ready] = len;
+                tx_from[ready] = i;
                 ready += 1;
             }
             fast::Reply::Slow => slow.push(i),
         }
     }
+    // Slow queries are answered after the fast ones, in arrival order.
+    slow.sort_unstable();
     ready
 }
 
@@ -450,5 +514,30 @@ impl ResponseHandler for UdpResponder {
         self.socket.send_to(&buf, self.dst)?;
         self.events.udp_response_sizes.record(buf.len());
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ipv4_answers_go_with_df_and_never_fragment() {
+        let socket = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut mode: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: an int option, with its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&mut mode as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(mode, libc::IP_PMTUDISC_PROBE);
     }
 }

@@ -17,7 +17,7 @@ mod encode;
 
 use hickory_proto::rr::RecordType;
 
-use crate::metrics::Events;
+use crate::metrics::{Events, PendingCounts};
 use crate::serve::{self, EDE_OPTION, EDE_ZONE_EXPIRED};
 use crate::store::ZoneTable;
 use crate::wire::EDNS_EXPIRE;
@@ -154,38 +154,56 @@ const RCODE_REFUSED: u16 = 5;
 /// expired) for a zone not served, else the lookup's answer cut to the
 /// client's limit by whole RRsets. Counts the query as the handler does.
 pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [u8]) -> Reply {
-    answer_cached(query, table, events, None, out)
+    answer_cached(
+        query,
+        table,
+        events,
+        &mut PendingCounts::default(),
+        None,
+        out,
+    )
 }
 
-/// [`answer`], taking the answer from `cache` when it holds it for the
-/// snapshot in service, and putting it there when not.
-pub fn answer_cached(
+/// Where a worker's answer cache files one query's answer: the key from
+/// [`cache_key`] (with the buffer's size as room) and its slot from
+/// [`AnswerCache::prefetch_slot`].
+pub struct Cached<'c> {
+    pub cache: &'c mut AnswerCache,
+    pub key: &'c cache::Key,
+    pub slot: cache::Slot,
+}
+
+/// [`answer`], taking the answer from the cache when it holds it for the
+/// snapshot in service, and putting it there when not. The query is counted
+/// in `counts`, which the caller flushes per batch.
+pub fn answer_cached<'t>(
     query: &Query<'_>,
-    table: &ZoneTable,
-    events: &Events,
-    cache: Option<&mut AnswerCache>,
+    table: &'t ZoneTable,
+    events: &'t Events,
+    counts: &mut PendingCounts<'t>,
+    cached: Option<Cached<'_>>,
     out: &mut [u8],
 ) -> Reply {
     let limit = query.limit().min(out.len());
     let Some(entry) = table.find(query.wire) else {
         let len = empty(query, RCODE_REFUSED, false, out);
-        events.unmatched.record(RCODE_REFUSED);
+        counts.record(&events.unmatched, RCODE_REFUSED);
         return Reply::Ready(len);
     };
     let guard = entry.load();
+    let expired = entry.is_expired();
     let zone = match guard.as_ref() {
-        Some(zone) if !entry.is_expired() => zone,
+        Some(zone) if !expired => zone,
         _ => {
-            let len = empty(query, RCODE_SERVFAIL, entry.is_expired(), out);
-            entry.counters.record(RCODE_SERVFAIL);
+            let len = empty(query, RCODE_SERVFAIL, expired, out);
+            counts.record(&entry.counters, RCODE_SERVFAIL);
             return Reply::Ready(len);
         }
     };
     let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-    let key = cache.as_ref().map(|_| cache_key(query, out.len()));
     let qend = 12 + query.question.len();
-    if let (Some(cache), Some(key)) = (cache.as_deref(), &key)
-        && let Some(hit) = cache.get(key, zone.generation())
+    if let Some(c) = &cached
+        && let Some(hit) = c.cache.get_at(c.slot, c.key, zone.generation())
         && qend + hit.body.len() <= limit
     {
         let f = flags(query, false, false, hit.flags);
@@ -197,7 +215,7 @@ pub fn answer_cached(
         }
         out[12..qend].copy_from_slice(query.question);
         out[qend..qend + hit.body.len()].copy_from_slice(hit.body);
-        entry.counters.record(hit.flags & 0x0F);
+        counts.record(&entry.counters, hit.flags & 0x0F);
         return Reply::Ready(qend + hit.body.len());
     }
     let raw = &query.question[..query.name_len];
@@ -206,14 +224,15 @@ pub fn answer_cached(
     };
     match encode_answer(query, &ans, &mut out[..limit]) {
         Ok(len) => {
-            entry.counters.record(u16::from(ans.rcode()));
-            if let (Some(cache), Some(key)) = (cache, &key) {
+            counts.record(&entry.counters, u16::from(ans.rcode()));
+            if let Some(c) = cached {
                 let word = u16::from_be_bytes([out[2], out[3]]);
                 let at = |i: usize| u16::from_be_bytes([out[i], out[i + 1]]);
                 let counts = [at(6), at(8), at(10)];
                 // AA, TC and RCODE; QR, RD and CD come from each query.
-                cache.put(
-                    key,
+                c.cache.put_at(
+                    c.slot,
+                    c.key,
                     zone.generation(),
                     word & 0x060F,
                     counts,
@@ -226,16 +245,23 @@ pub fn answer_cached(
     }
 }
 
-/// What the answer cache files the answer to `query` under, written into a
+/// What the answer cache files the answer to `query` under, for an answer
 /// buffer of `room` octets.
 pub fn cache_key(query: &Query<'_>, room: usize) -> cache::Key {
-    cache::Key::new(
+    let mut key = cache::Key::new(&[0], 0, false, false, 0);
+    set_cache_key(&mut key, query, room);
+    key
+}
+
+/// [`cache_key`] into a key the caller keeps.
+pub fn set_cache_key(key: &mut cache::Key, query: &Query<'_>, room: usize) {
+    key.set(
         query.wire.bytes(),
         u16::from(query.qtype),
         query.edns.is_some_and(|e| e.dnssec_ok),
         query.edns.is_some(),
         query.limit().min(room),
-    )
+    );
 }
 
 /// Header flags of a response: QR, opcode QUERY, the request's RD and CD.

@@ -277,12 +277,22 @@ fn cached_answers_equal_fresh_ones_and_follow_the_snapshot() {
     entry.swap(Arc::new(zone("")));
     let table = ZoneTable::new([entry.clone()]);
     let events = Events::default();
-    let mut cache = AnswerCache::new(64);
+    let mut cache = AnswerCache::new(64, 1 << 16);
     let run = |wire: &[u8], cache: Option<&mut AnswerCache>| -> Vec<u8> {
         let mut key = WireName::new();
         let q = parse(wire, &mut key).expect("a plain query");
         let mut out = vec![0; MAX_ANSWER];
-        match answer_cached(&q, &table, &events, cache, &mut out) {
+        let key = cache_key(&q, MAX_ANSWER);
+        let cached = cache.map(|cache| {
+            let slot = cache.prefetch_slot(&key);
+            Cached {
+                cache,
+                key: &key,
+                slot,
+            }
+        });
+        let mut counts = PendingCounts::default();
+        match answer_cached(&q, &table, &events, &mut counts, cached, &mut out) {
             Reply::Ready(len) => out[..len].to_vec(),
             Reply::Slow => panic!("fast path declined"),
         }
