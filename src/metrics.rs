@@ -395,6 +395,41 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
 mod tests {
     use super::*;
 
+    fn counts(q: &QueryCounters) -> Vec<u64> {
+        q.by_rcode.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+
+    #[test]
+    fn pending_counts_reach_the_shared_ones_whole() {
+        let (a, b) = (QueryCounters::default(), QueryCounters::default());
+        let sizes = SizeHistogram::default();
+        {
+            let mut pending = PendingCounts::default();
+            let mut pending_sizes = PendingSizes::new(&sizes);
+            pending.record(&a, 0);
+            pending.record(&a, 3);
+            // Another zone: a's counts go to a first.
+            pending.record(&b, 0);
+            assert_eq!(counts(&a)[..4], [1, 0, 0, 1]);
+            pending.record(&a, 0);
+            pending.record(&a, 4095);
+            for size in [60, 100, 70_000] {
+                pending_sizes.record(size);
+            }
+            assert_eq!(sizes.sum.load(Ordering::Relaxed), 0, "not before the drop");
+        }
+        assert_eq!(counts(&a), [2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(counts(&b), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let buckets: Vec<u64> = sizes
+            .buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(buckets, [1, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(sizes.over.load(Ordering::Relaxed), 1);
+        assert_eq!(sizes.sum.load(Ordering::Relaxed), 70_160);
+    }
+
     #[test]
     fn renders_prometheus_text() {
         let q = QueryCounters::default();
