@@ -396,7 +396,10 @@ mod tests {
     use super::*;
 
     fn counts(q: &QueryCounters) -> Vec<u64> {
-        q.by_rcode.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+        q.by_rcode
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     #[test]
