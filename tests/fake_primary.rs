@@ -382,6 +382,15 @@ fn stored_expire(dir: &Path) -> (u64, u64) {
     (contact, at - contact)
 }
 
+/// Whether the state file records a contact and an expiry yet.
+fn has_stored_expire(dir: &Path) -> bool {
+    let path = dir.join("data/state/example.com.json");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<ZoneState>(&text).ok())
+        .is_some_and(|s| s.last_contact.is_some() && s.expire_at.is_some())
+}
+
 /// The EXPIRE option (RFC 7314 §4) from the primary, in both the AXFR and
 /// the SOA answers, replaces a larger SOA EXPIRE (86400 in TestZone); the
 /// result is still clamped by min_expire/max_expire; a larger option never
@@ -393,6 +402,12 @@ fn expire_case(option: u32, zone_extra: &str, expected: u64) {
     let dir = tempfile::tempdir().unwrap();
     let outpost = Outpost::start_in(dir.path(), &config(primary.addr, zone_extra));
     wait_for_serial(&outpost, 1, Duration::from_secs(10));
+    // The copy is in service before the state is written.
+    wait_until(
+        "the state after the transfer",
+        Duration::from_secs(5),
+        || has_stored_expire(dir.path()),
+    );
     let (contact, secs) = stored_expire(dir.path());
     assert_eq!(
         secs, expected,

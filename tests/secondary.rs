@@ -226,6 +226,13 @@ fn wrong_tsig_secret_keeps_old_copy() {
     assert!(!dir.path().join("data/zones/example.com.zone").exists());
 }
 
+fn has_last_contact(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("data/state/example.com.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v["last_contact"].as_u64().is_some())
+}
+
 fn state_last_contact(dir: &Path) -> u64 {
     let text = std::fs::read_to_string(dir.join("data/state/example.com.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -276,6 +283,12 @@ fn short_timer_setup(zone_extra: &str) -> (Outpost, tempfile::TempDir, f64, Stri
     let config = secondary_config(primary.addr(), None, zone_extra);
     let outpost = Outpost::start_in(dir.path(), &config);
     wait_for_serial(outpost.addr, 3, Duration::from_secs(10));
+    // The copy is in service before the state is written.
+    let start = Instant::now();
+    while !has_last_contact(dir.path()) {
+        assert!(start.elapsed() < Duration::from_secs(5), "no state file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Let one refresh confirm the serial, then kill the primary right after
     // a contact so the test knows the clock.
     let first = state_last_contact(dir.path());
