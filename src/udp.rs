@@ -155,9 +155,7 @@ impl Batch {
             rx_addr: unsafe { std::mem::zeroed() },
             rx_addr_len: [0; BATCH],
             names: vec![WireName::new(); BATCH],
-            keys: (0..BATCH)
-                .map(|_| fast::cache::Key::new(&[0], 0, false, false, 0))
-                .collect(),
+            keys: (0..BATCH).map(|_| fast::cache::Key::default()).collect(),
             slots: [fast::cache::Slot::default(); BATCH],
             tx: vec![0; BATCH * fast::MAX_ANSWER],
             tx_len: [0; BATCH],

@@ -43,13 +43,20 @@ pub struct Key {
     len: usize,
 }
 
+impl Default for Key {
+    /// The empty key, to be filled with [`Key::set`].
+    fn default() -> Self {
+        Key {
+            buf: [0u8; MAX_KEY],
+            len: 0,
+        }
+    }
+}
+
 impl Key {
     /// `name` is the lowercase wire form of the query name.
     pub fn new(name: &[u8], qtype: u16, dnssec_ok: bool, edns: bool, limit: usize) -> Key {
-        let mut key = Key {
-            buf: [0u8; MAX_KEY],
-            len: 0,
-        };
+        let mut key = Key::default();
         key.set(name, qtype, dnssec_ok, edns, limit);
         key
     }

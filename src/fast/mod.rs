@@ -165,7 +165,7 @@ pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [
 }
 
 /// Where a worker's answer cache files one query's answer: the key from
-/// [`cache_key`] (with the buffer's size as room) and its slot from
+/// [`set_cache_key`] (with the buffer's size as room) and its slot from
 /// [`AnswerCache::prefetch_slot`].
 pub struct Cached<'c> {
     pub cache: &'c mut AnswerCache,
@@ -245,15 +245,8 @@ pub fn answer_cached<'t>(
     }
 }
 
-/// What the answer cache files the answer to `query` under, for an answer
-/// buffer of `room` octets.
-pub fn cache_key(query: &Query<'_>, room: usize) -> cache::Key {
-    let mut key = cache::Key::new(&[0], 0, false, false, 0);
-    set_cache_key(&mut key, query, room);
-    key
-}
-
-/// [`cache_key`] into a key the caller keeps.
+/// Writes into `key` what the answer cache files the answer to `query`
+/// under, for an answer buffer of `room` octets.
 pub fn set_cache_key(key: &mut cache::Key, query: &Query<'_>, room: usize) {
     key.set(
         query.wire.bytes(),

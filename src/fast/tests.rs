@@ -282,7 +282,8 @@ fn cached_answers_equal_fresh_ones_and_follow_the_snapshot() {
         let mut key = WireName::new();
         let q = parse(wire, &mut key).expect("a plain query");
         let mut out = vec![0; MAX_ANSWER];
-        let key = cache_key(&q, MAX_ANSWER);
+        let mut key = cache::Key::default();
+        set_cache_key(&mut key, &q, MAX_ANSWER);
         let cached = cache.map(|cache| {
             let slot = cache.prefetch_slot(&key);
             Cached {
