@@ -4,12 +4,13 @@
 //! timers, persistence and control on the side.
 
 pub mod audit;
+pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod fast;
-pub mod history;
+pub mod journal;
 pub mod metrics;
 pub mod notify;
 pub mod persist;

@@ -6,21 +6,23 @@
 //! either the old or the new file, never a torn one.
 //!
 //! Layout under the data directory: `zones/<zone>.zone` holds the zone data
-//! (produced by the zone-file writer) and `state/<zone>.json` the timer state
-//! ([`ZoneState`]), with `<zone>` made filesystem-safe by [`file_stem`].
+//! (produced by the zone-file writer, with an integrity line last),
+//! `journal/<zone>.jnl` the differences applied since ([`crate::journal`]),
+//! and `state/<zone>.json` the timer state ([`ZoneState`]), with `<zone>`
+//! made filesystem-safe by [`file_stem`].
 //!
-//! Ordering invariant: [`save_zone`] renames the zone file into place first
-//! and the state file second, and the state records the serial of the zone
-//! file it belongs to. A crash therefore leaves one of:
-//! - old zone file, old state: consistent;
-//! - new zone file, old state: the serials differ, which [`recover_state`]
+//! Ordering invariant: the zone data (zone file, or journal entry) is on
+//! disk before the state file that names its serial
+//! ([`crate::refresh::disk`] keeps it). A crash therefore leaves one of:
+//! - old data, old state: consistent;
+//! - new data, old state: the serials differ, which [`recover_state`]
 //!   detects; it keeps the old state's contact and expiry times (the older,
 //!   hence earlier, deadline: never serves longer than the SOA allows) and
 //!   makes a refresh due at once;
-//! - new zone file, new state: consistent.
+//! - new data, new state: consistent.
 //!
-//! The zone file is the one that must never be lost or torn, because it is
-//! what gets served; the state can always be rebuilt conservatively.
+//! The zone data is what must never be lost or torn, because it is what
+//! gets served; the state can always be rebuilt conservatively.
 
 use crate::refresh::timers::{Source, StoredTimers, UnixTime, ZoneTimers};
 use hickory_proto::rr::Name;
@@ -166,6 +168,7 @@ pub fn cleanup_temp(dir: &Path) -> Result<usize, PersistError> {
 
 pub const ZONES_DIR: &str = "zones";
 pub const STATE_DIR: &str = "state";
+pub const JOURNAL_DIR: &str = "journal";
 
 /// Longest stem kept verbatim; longer ones are cut and suffixed with a hash
 /// so that file names stay under the usual 255-byte limit.
@@ -209,6 +212,7 @@ pub fn file_stem(zone: &Name) -> String {
 pub struct ZonePaths {
     pub zone_file: PathBuf,
     pub state_file: PathBuf,
+    pub journal_file: PathBuf,
 }
 
 impl ZonePaths {
@@ -217,12 +221,13 @@ impl ZonePaths {
         Self {
             zone_file: data_dir.join(ZONES_DIR).join(format!("{stem}.zone")),
             state_file: data_dir.join(STATE_DIR).join(format!("{stem}.json")),
+            journal_file: data_dir.join(JOURNAL_DIR).join(format!("{stem}.jnl")),
         }
     }
 
     /// Creates the zone and state directories if missing.
     pub fn create_dirs(&self) -> Result<(), PersistError> {
-        for file in [&self.zone_file, &self.state_file] {
+        for file in [&self.zone_file, &self.state_file, &self.journal_file] {
             let dir = parent_dir(file);
             fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         }
@@ -232,10 +237,15 @@ impl ZonePaths {
 
 /// Removes stale temp files from both directories of a data dir.
 pub fn cleanup_data_dir(data_dir: &Path) -> Result<usize, PersistError> {
-    Ok(cleanup_temp(&data_dir.join(ZONES_DIR))? + cleanup_temp(&data_dir.join(STATE_DIR))?)
+    Ok(cleanup_temp(&data_dir.join(ZONES_DIR))?
+        + cleanup_temp(&data_dir.join(STATE_DIR))?
+        + cleanup_temp(&data_dir.join(JOURNAL_DIR))?)
 }
 
-pub const STATE_VERSION: u64 = 1;
+/// Version 2 came with the integrity line of zone files: a state file of
+/// version 1 says the zone file beside it was written without one.
+pub const STATE_VERSION: u64 = 2;
+const LEGACY_STATE_VERSION: u64 = 1;
 
 /// A zone's timer state file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,7 +315,7 @@ pub fn load_state(path: &Path, zone: &Name) -> Result<Option<ZoneState>, Persist
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     match value.get("version").and_then(serde_json::Value::as_u64) {
-        Some(STATE_VERSION) => {}
+        Some(STATE_VERSION | LEGACY_STATE_VERSION) => {}
         Some(found) => {
             return Err(PersistError::Version {
                 path: path.to_path_buf(),
@@ -326,20 +336,178 @@ pub fn load_state(path: &Path, zone: &Name) -> Result<Option<ZoneState>, Persist
     Ok(Some(state))
 }
 
-/// Stores a zone: its file first, then its state (see the module docs for
-/// why this order). `state.serial` must be the serial of what `write_zone`
-/// writes.
-pub fn save_zone<F, E>(
-    paths: &ZonePaths,
-    write_zone: F,
-    state: &ZoneState,
-) -> Result<(), PersistError>
-where
-    F: FnOnce(&mut dyn Write) -> Result<(), E>,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    write_atomic(&paths.zone_file, write_zone)?;
-    save_state(&paths.state_file, state)
+/// What the last line of a zone file Outpost wrote says about the file:
+/// the journal epoch and serial it holds, and its record count and digest,
+/// so that a file cut short on a line boundary, edited or swapped is not
+/// taken for the copy that was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneFileMark {
+    pub epoch: u64,
+    pub serial: u32,
+    pub records: usize,
+    pub sha256: [u8; 32],
+}
+
+const MARK_PREFIX: &str = "; outpost-zone-file ";
+
+impl ZoneFileMark {
+    fn line(&self) -> String {
+        format!(
+            "{MARK_PREFIX}epoch={:016x} serial={} records={} sha256={}",
+            self.epoch,
+            self.serial,
+            self.records,
+            data_encoding::HEXLOWER.encode(&self.sha256)
+        )
+    }
+
+    fn parse(line: &str) -> Option<ZoneFileMark> {
+        let rest = line.strip_prefix(MARK_PREFIX)?;
+        let mut mark = ZoneFileMark {
+            epoch: 0,
+            serial: 0,
+            records: 0,
+            sha256: [0; 32],
+        };
+        let mut seen = 0;
+        for field in rest.split(' ') {
+            let (k, v) = field.split_once('=')?;
+            match k {
+                "epoch" => mark.epoch = u64::from_str_radix(v, 16).ok()?,
+                "serial" => mark.serial = v.parse().ok()?,
+                "records" => mark.records = v.parse().ok()?,
+                "sha256" => {
+                    mark.sha256 = data_encoding::HEXLOWER
+                        .decode(v.as_bytes())
+                        .ok()?
+                        .try_into()
+                        .ok()?
+                }
+                _ => return None,
+            }
+            seen += 1;
+        }
+        (seen == 4).then_some(mark)
+    }
+}
+
+/// Hashes what passes through, so the digest of a zone file is made as it
+/// is written.
+struct Digesting<'a> {
+    inner: &'a mut dyn Write,
+    hasher: Sha256,
+}
+
+impl Write for Digesting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `zone` (SOA first, as `named-checkzone` wants it) to `path`
+/// atomically, with its integrity line last.
+pub fn write_zone_file(
+    path: &Path,
+    zone: &crate::zone::Zone,
+    epoch: u64,
+) -> Result<ZoneFileMark, PersistError> {
+    let mut mark = None;
+    write_atomic(path, |w| -> io::Result<()> {
+        let mut d = Digesting {
+            inner: w,
+            hasher: Sha256::new(),
+        };
+        crate::zonefile::write_raw_zone(&mut d, zone.origin(), zone.raw_records())?;
+        let m = ZoneFileMark {
+            epoch,
+            serial: zone.serial(),
+            records: zone.record_count(),
+            sha256: d.hasher.finalize().into(),
+        };
+        writeln!(w, "{}", m.line())?;
+        mark = Some(m);
+        Ok(())
+    })?;
+    Ok(mark.expect("set by a successful write"))
+}
+
+/// What reading a zone file found out about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integrity {
+    /// The integrity line matches the contents.
+    Verified(ZoneFileMark),
+    /// Written by a build that wrote no integrity line.
+    Legacy,
+    /// The line is missing (the file was cut short or replaced) or does not
+    /// match the contents (edited or damaged): why.
+    Damaged(String),
+}
+
+/// A zone file read back: its records and what its integrity line says.
+#[derive(Debug)]
+pub struct ZoneFile {
+    pub records: crate::zone::RawRecords,
+    pub integrity: Integrity,
+}
+
+/// Reads a zone file Outpost wrote, checking it against its integrity line.
+/// `legacy` says the state file beside it predates integrity lines, so a
+/// missing one is expected rather than a sign of damage.
+pub fn read_zone_file(
+    path: &Path,
+    origin: &Name,
+    legacy: bool,
+) -> Result<ZoneFile, crate::zonefile::ZoneFileError> {
+    let data = fs::read(path).map_err(|source| crate::zonefile::ZoneFileError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let records = crate::zonefile::parse_bytes_raw(&data, path, origin)?;
+    let body_end = data[..data.len().saturating_sub(1)]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let last = std::str::from_utf8(&data[body_end..])
+        .unwrap_or("")
+        .trim_end_matches('\n');
+    let integrity = match ZoneFileMark::parse(last) {
+        Some(mark) => {
+            let digest: [u8; 32] = Sha256::digest(&data[..body_end]).into();
+            if digest != mark.sha256 {
+                Integrity::Damaged(format!(
+                    "contents differ from the digest written with them (serial {})",
+                    mark.serial
+                ))
+            } else if records.len() != mark.records {
+                Integrity::Damaged(format!(
+                    "{} records, {} written",
+                    records.len(),
+                    mark.records
+                ))
+            } else {
+                Integrity::Verified(mark)
+            }
+        }
+        None if legacy => Integrity::Legacy,
+        None => Integrity::Damaged("no integrity line at the end: cut short or replaced".into()),
+    };
+    Ok(ZoneFile { records, integrity })
+}
+
+/// Whether the state file of a zone was written by a build without zone
+/// file integrity lines.
+pub fn state_is_legacy(path: &Path) -> bool {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+        == Some(LEGACY_STATE_VERSION)
 }
 
 /// How the state of a zone loaded from disk was obtained.
@@ -427,7 +595,7 @@ pub fn recover_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::refresh::timers::{Jitter, OnExpire, SoaTimers, TimerBounds};
+    use crate::refresh::timers::{Jitter, SoaTimers, TimerBounds};
     use std::time::Duration;
 
     fn name(s: &str) -> Name {
@@ -557,7 +725,6 @@ mod tests {
             max_retry: Duration::from_secs(86400),
             min_expire: Duration::from_secs(3600),
             max_expire: Duration::from_secs(90 * 86400),
-            on_expire: OnExpire::Servfail,
         };
         let soa = SoaTimers {
             serial: 42,
@@ -613,7 +780,7 @@ mod tests {
             ("\0\0\0\0".into(), "corrupt"),
             ("[1,2]".into(), "version"),
             (
-                json.replace("\"version\": 1", "\"version\": 7"),
+                json.replace("\"version\": 2", "\"version\": 7"),
                 "version 7",
             ),
             (
@@ -641,11 +808,8 @@ mod tests {
         let (_dir, paths, zone) = setup();
         let now = UnixTime(1_700_000_000);
         let state = ZoneState::new(&zone, &timers(now), None);
-        save_zone(&paths, |w| w.write_all(b"zone data serial 42\n"), &state).unwrap();
-        assert_eq!(
-            fs::read(&paths.zone_file).unwrap(),
-            b"zone data serial 42\n"
-        );
+        write_atomic_bytes(&paths.zone_file, b"zone data serial 42\n").unwrap();
+        save_state(&paths.state_file, &state).unwrap();
 
         let later = UnixTime(now.0 + 100);
         let r = recover_state(&paths, &zone, 42, later).unwrap();
@@ -658,7 +822,8 @@ mod tests {
         let (_dir, paths, zone) = setup();
         let t1 = UnixTime(1_700_000_000);
         let old = ZoneState::new(&zone, &timers(t1), None);
-        save_zone(&paths, |w| w.write_all(b"serial 42"), &old).unwrap();
+        write_atomic_bytes(&paths.zone_file, b"serial 42").unwrap();
+        save_state(&paths.state_file, &old).unwrap();
         // The next transfer's zone file lands, the process dies before the
         // state file is replaced.
         write_atomic_bytes(&paths.zone_file, b"serial 43").unwrap();
@@ -699,7 +864,7 @@ mod tests {
         // The fallback state restores to a zone expiring SOA EXPIRE after
         // the zone file was written.
         let t = timers(mtime);
-        let restored = ZoneTimers::restore(t.soa(), t.bounds().clone(), r.state.timers(), now);
+        let restored = ZoneTimers::restore(t.soa(), *t.bounds(), r.state.timers(), now);
         assert_eq!(restored.expire_at(), Some(UnixTime(mtime.0 + 41 * 86400)));
         assert!(restored.check_due(now));
     }

@@ -536,7 +536,7 @@ impl Handler {
                 // answer tells the client to come back over TCP (RFC 1995 §2).
                 Content::UpToDate(zone)
             } else {
-                match runtime.history.since(client, ours) {
+                match runtime.history_since(client, ours).await {
                     Some(diffs) => Content::Incremental {
                         current: zone,
                         diffs,

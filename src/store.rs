@@ -61,6 +61,12 @@ impl ZoneEntry {
         self.snapshot.swap(Some(zone))
     }
 
+    /// Whether queries are answered from the zone's data at `now` (Unix
+    /// seconds): what the query path does, for the reports to say.
+    pub fn serves_at(&self, now: u64) -> bool {
+        self.snapshot.load().is_some() && now < self.servfail_at.load(Ordering::Relaxed)
+    }
+
     pub fn is_expired(&self) -> bool {
         coarse_unix_secs() >= self.servfail_at.load(Ordering::Relaxed)
     }

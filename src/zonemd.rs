@@ -187,7 +187,7 @@ pub fn digest(origin: &Name, records: &[Record], hash: u8) -> Option<Vec<u8>> {
         {
             continue;
         }
-        canonical_rdata(u16::from(rtype), &mut rdata);
+        crate::canonical::canonicalize_rdata(u16::from(rtype), &mut rdata);
         rrs.push((key, rtype.into(), r.dns_class.into(), r.ttl, rdata));
     }
     rrs.sort_by(|a, b| {
@@ -213,74 +213,6 @@ pub fn digest(origin: &Name, records: &[Record], hash: u8) -> Option<Vec<u8>> {
 
 /// Owner key, type, class, TTL, canonical RDATA.
 type CanonicalRr = (Box<[u8]>, u16, u16, u32, Vec<u8>);
-
-/// Lowercases the wire name at `pos`, returning where it ends.
-fn lowercase_name(buf: &mut [u8], mut pos: usize) -> Option<usize> {
-    loop {
-        let len = *buf.get(pos)? as usize;
-        if len == 0 {
-            return Some(pos + 1);
-        }
-        if len > 63 {
-            return None;
-        }
-        buf.get_mut(pos + 1..pos + 1 + len)?.make_ascii_lowercase();
-        pos += 1 + len;
-    }
-}
-
-/// The canonical form of RDATA (RFC 4034 §6.2 item 3 as corrected by RFC
-/// 6840 §5.1): domain names in the RDATA of these types only are
-/// lowercased. Malformed RDATA is left as it is: it digests as sent.
-fn canonical_rdata(rtype: u16, buf: &mut [u8]) {
-    let _ = (|| -> Option<()> {
-        match rtype {
-            // NS MD MF CNAME MB MG MR PTR NXT DNAME: a name first.
-            2..=5 | 7..=9 | 12 | 30 | 39 => {
-                lowercase_name(buf, 0)?;
-            }
-            // SOA MINFO RP: two names.
-            6 | 14 | 17 => {
-                let end = lowercase_name(buf, 0)?;
-                lowercase_name(buf, end)?;
-            }
-            // MX AFSDB RT KX: preference, name.
-            15 | 18 | 21 | 36 => {
-                lowercase_name(buf, 2)?;
-            }
-            // PX: preference, two names.
-            26 => {
-                let end = lowercase_name(buf, 2)?;
-                lowercase_name(buf, end)?;
-            }
-            // SRV: priority, weight, port, target.
-            33 => {
-                lowercase_name(buf, 6)?;
-            }
-            // NAPTR: order, preference, three strings, replacement.
-            35 => {
-                let mut pos = 4;
-                for _ in 0..3 {
-                    pos += 1 + *buf.get(pos)? as usize;
-                }
-                lowercase_name(buf, pos)?;
-            }
-            // SIG RRSIG: 18 octets of fields, then the signer's name.
-            24 | 46 => {
-                lowercase_name(buf, 18)?;
-            }
-            // A6: prefix length, address suffix, prefix name if any.
-            38 => {
-                let plen = *buf.first()? as usize;
-                if plen > 0 && plen <= 128 {
-                    lowercase_name(buf, 1 + (128 - plen).div_ceil(8))?;
-                }
-            }
-            _ => {}
-        }
-        Some(())
-    })();
-}
 
 /// The checks run on a transferred zone before it goes into service: the
 /// ZONEMD digest as `mode` says (an error rejects the transfer), and a
@@ -492,16 +424,16 @@ mod tests {
     #[test]
     fn rdata_names_lowercased_per_type() {
         let mut mx = b"\x00\x0a\x04MAIL\x07Example\x00".to_vec();
-        canonical_rdata(15, &mut mx);
+        crate::canonical::canonicalize_rdata(15, &mut mx);
         assert_eq!(mx, b"\x00\x0a\x04mail\x07example\x00");
         // NSEC's next name keeps its case (RFC 6840 §5.1).
         let mut nsec = b"\x04MAIL\x07Example\x00\x00\x01\x40".to_vec();
         let before = nsec.clone();
-        canonical_rdata(47, &mut nsec);
+        crate::canonical::canonicalize_rdata(47, &mut nsec);
         assert_eq!(nsec, before);
         let mut rrsig = vec![0u8; 18];
         rrsig.extend_from_slice(b"\x07EXAMPLE\x00SIG");
-        canonical_rdata(46, &mut rrsig);
+        crate::canonical::canonicalize_rdata(46, &mut rrsig);
         assert_eq!(&rrsig[18..], b"\x07example\x00SIG");
     }
 }

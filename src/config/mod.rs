@@ -42,6 +42,11 @@ pub const DEFAULT_MAX_RRSET_RECORDS: usize = 10_000;
 /// BIND's answer to CVE-2024-1737 (slow lookups on names with many types).
 pub const DEFAULT_MAX_TYPES_PER_NAME: usize = 100;
 pub const DEFAULT_IXFR_HISTORY: usize = 32;
+/// History kept on disk for downstream IXFR, at most.
+pub const DEFAULT_IXFR_HISTORY_BYTES: u64 = 16 << 20;
+/// The zone file is rewritten from the journal at most this long after a
+/// change (as Knot's `zonefile-sync`).
+pub const DEFAULT_ZONEFILE_SYNC: Duration = Duration::from_secs(600);
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Port used for primaries, NOTIFY targets and listen addresses written
 /// without one.
@@ -110,6 +115,21 @@ pub enum OnExpire {
     /// Keep serving the last copy, for the disaster case where the primary
     /// is gone for longer than its own expire value foresaw.
     KeepServing,
+}
+
+/// What to do with a copy on disk that fails its integrity check (cut
+/// short, edited, swapped) when no primary can be reached to replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DamagedCopy {
+    /// Answer SERVFAIL until a transfer succeeds: a partial copy would
+    /// answer NXDOMAIN for names that exist, which resolvers cache and mail
+    /// servers take as a permanent failure, where SERVFAIL makes them try
+    /// the other name servers and retry later.
+    #[default]
+    Refuse,
+    /// Serve it, flagged in status, health and the log.
+    Serve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -206,6 +226,9 @@ pub struct ZoneConfig {
     pub idle_timeout: Duration,
     pub limits: Limits,
     pub ixfr_history: usize,
+    pub ixfr_history_bytes: u64,
+    pub zonefile_sync: Duration,
+    pub on_damaged_copy: DamagedCopy,
     pub zonemd: ZonemdMode,
 }
 

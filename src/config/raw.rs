@@ -5,7 +5,7 @@
 //! names, references) stay strings here and are checked in `validate`, where
 //! every problem can be collected instead of stopping at the first.
 
-use super::{LogFormat, OnExpire, ZonemdMode};
+use super::{DamagedCopy, LogFormat, OnExpire, ZonemdMode};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -93,6 +93,9 @@ settings! {
     max_rrset_records: usize,
     max_types_per_name: usize,
     ixfr_history: usize,
+    ixfr_history_bytes: ByteSize,
+    zonefile_sync: DurationValue,
+    on_damaged_copy: DamagedCopy,
     zonemd: ZonemdMode,
     notify_from: Vec<String>,
     allow_transfer: Vec<String>,

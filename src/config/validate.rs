@@ -3,8 +3,9 @@
 use super::raw::{RawConfig, RawSettings};
 use super::{
     AclEntry, Config, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IXFR_HISTORY,
-    DEFAULT_LOG_LEVEL, DEFAULT_TRANSFER_TIMEOUT, Limits, OnExpire, Problem, ServerConfig,
-    TimerBounds, ZoneConfig, ZonemdMode, format_duration,
+    DEFAULT_IXFR_HISTORY_BYTES, DEFAULT_LOG_LEVEL, DEFAULT_TRANSFER_TIMEOUT, DEFAULT_ZONEFILE_SYNC,
+    DamagedCopy, Limits, OnExpire, Problem, ServerConfig, TimerBounds, ZoneConfig, ZonemdMode,
+    format_duration,
 };
 use crate::tsig::{Algorithm, Key};
 use base64::Engine as _;
@@ -270,6 +271,11 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
                     .unwrap_or(builtin.max_types_per_name),
             },
             ixfr_history: merged.ixfr_history.unwrap_or(DEFAULT_IXFR_HISTORY),
+            ixfr_history_bytes: merged
+                .ixfr_history_bytes
+                .unwrap_or(DEFAULT_IXFR_HISTORY_BYTES),
+            zonefile_sync: merged.zonefile_sync.unwrap_or(DEFAULT_ZONEFILE_SYNC),
+            on_damaged_copy: merged.on_damaged_copy.unwrap_or_default(),
             zonemd: merged.zonemd.unwrap_or_default(),
         };
         zones.push(zone);
@@ -379,6 +385,9 @@ struct Settings {
     max_rrset_records: Option<usize>,
     max_types_per_name: Option<usize>,
     ixfr_history: Option<usize>,
+    ixfr_history_bytes: Option<u64>,
+    zonefile_sync: Option<Duration>,
+    on_damaged_copy: Option<DamagedCopy>,
     zonemd: Option<ZonemdMode>,
     notify_from: Option<Vec<IpNet>>,
     allow_transfer: Option<Vec<AclEntry>>,
@@ -398,8 +407,9 @@ impl Settings {
     fn or(self, other: Settings) -> Settings {
         prefer!(self, other; min_refresh, max_refresh, min_retry, max_retry, min_expire,
             max_expire, on_expire, transfer_timeout, idle_timeout, max_records,
-            max_transfer_bytes, max_rrset_records, max_types_per_name, ixfr_history, zonemd,
-            notify_from, allow_transfer, notify, key)
+            max_transfer_bytes, max_rrset_records, max_types_per_name, ixfr_history,
+            ixfr_history_bytes, zonefile_sync, on_damaged_copy, zonemd, notify_from,
+            allow_transfer, notify, key)
     }
 
     /// The timer bounds, built-in defaults filling what is not set.
@@ -431,6 +441,7 @@ fn check_settings(
     };
     let transfer_timeout = positive_duration("transfer_timeout", raw.transfer_timeout);
     let idle_timeout = positive_duration("idle_timeout", raw.idle_timeout);
+    let zonefile_sync = positive_duration("zonefile_sync", raw.zonefile_sync);
 
     let mut positive = |field: &str, value: Option<u64>| {
         if value == Some(0) {
@@ -503,6 +514,9 @@ fn check_settings(
         max_rrset_records: raw.max_rrset_records,
         max_types_per_name: raw.max_types_per_name,
         ixfr_history: raw.ixfr_history,
+        ixfr_history_bytes: raw.ixfr_history_bytes.map(|v| v.0),
+        zonefile_sync,
+        on_damaged_copy: raw.on_damaged_copy,
         zonemd: raw.zonemd,
         notify_from,
         allow_transfer,

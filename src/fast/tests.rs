@@ -8,7 +8,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::*;
 use crate::zone::key::WireName;
-use crate::zone::{BuildLimits, Zone};
+use crate::zone::{Limits, Zone};
 
 const ZONE: &str = r#"$ORIGIN example.com.
 $TTL 300
@@ -33,7 +33,7 @@ fn zone(extra: &str) -> Zone {
     let origin = Name::from_str("example.com.").unwrap();
     let text = format!("{ZONE}{extra}");
     let records = crate::zonefile::parse_str(&text, &origin, "test").unwrap();
-    Zone::build(&origin, records, &BuildLimits::default()).unwrap()
+    Zone::build(&origin, records, &Limits::default()).unwrap()
 }
 
 fn query_wire(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {

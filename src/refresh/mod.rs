@@ -1,15 +1,24 @@
 //! Refresh: keeping each zone's copy current, and knowing when it has
 //! expired.
 //!
-//! One scheduler task holds every zone's next deadline; when one is due, a
-//! check runs: SOA query to the primaries in order, a transfer when the
-//! primary has a newer serial, then the new snapshot is put in service and
-//! persisted, and the timers (refresh, retry, expire) move on. Timer state is
-//! written to disk at every change, as absolute wall-clock times, so a
-//! restart or a crash neither resets nor skips the expiry clock.
+//! One scheduler task holds every zone's next deadline; when one is due, the
+//! zone is serviced: its files brought up to date if that is due
+//! ([`disk`]), and an SOA check if one is due: SOA query to the primaries in
+//! order, a transfer when the primary has a newer serial ([`transfer`]),
+//! then the new snapshot is put in service and persisted, and the timers
+//! (refresh, retry, expire) move on. Timer state is written to disk at
+//! every change, as absolute wall-clock times, so a restart or a crash
+//! neither resets nor skips the expiry clock.
+//!
+//! Whether a zone is answered is decided in one place,
+//! [`ZoneRuntime::apply_expiry`], from its timers and its configuration of
+//! the moment; the query path and every report (status, health, metrics)
+//! read that one decision from the zone's entry.
 
+pub mod disk;
 pub mod scheduler;
 pub mod timers;
+mod transfer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,29 +29,27 @@ use hickory_proto::rr::{Name, RData, Record};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::ZoneConfig;
-use crate::history::History;
+use crate::config::{DamagedCopy, OnExpire, ZoneConfig};
+use crate::journal::{Journal, JournalError};
 use crate::metrics::Events;
-use crate::notify;
-use crate::persist::{self, Recovery, ZonePaths, ZoneState};
+use crate::persist::{self, Integrity, PersistError, Recovery, ZonePaths, ZoneState};
 use crate::store::ZoneEntry;
-use crate::xfr::client::{self, XfrError, XfrErrorKind};
-use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
-use crate::xfr::ixfr;
-use crate::zone::{BuildLimits, Zone, ZoneBuilder, ZoneError};
-use crate::zonefile;
+use crate::xfr::client::{self, XfrError};
+use crate::xfr::interp::IxfrDiff;
+use crate::xfr::ixfr::{self, IxfrError};
+use crate::zone::{Zone, ZoneError};
+use crate::zonefile::{self, ZoneFileError};
+use disk::{Disk, DiskError, DiskPolicy};
 use scheduler::{Scheduler, instant_at};
-use timers::{Jitter, SoaTimers, SoaVerdict, TimerBounds, TimerState, UnixTime, ZoneTimers};
+use timers::{Jitter, SoaTimers, SoaVerdict, TimerState, UnixTime, ZoneTimers};
+pub use transfer::TransferMethod;
 
 /// How long one SOA query may take (hickory-free UDP, one retry inside).
 const SOA_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a zone that is expired but still served is logged at warn.
 const EXPIRED_WARN_EVERY: Duration = Duration::from_secs(3600);
-/// Retry interval for a zone that has no copy at all (so no SOA to take a
-/// retry value from), before the bounds apply.
-const NO_COPY_RETRY: u32 = 30;
 /// Zones checked at the same time; more wait their turn.
 const PARALLEL_CHECKS: usize = 16;
 
@@ -65,19 +72,29 @@ pub enum RefreshError {
         got: u32,
         announced: u32,
     },
-    #[error("zone {zone}: cannot persist: {error}")]
-    Persist {
-        zone: String,
-        error: persist::PersistError,
-    },
+    #[error("zone {zone}: the new copy is in service but not on disk: {error}")]
+    Persist { zone: String, error: DiskError },
     #[error("zone {zone}: {source_file}: {error}")]
     Load {
         zone: String,
         source_file: String,
-        error: String,
+        error: Box<LoadError>,
     },
     #[error("zone {zone}: background task failed: {error}")]
     Task { zone: String, error: String },
+}
+
+/// Why a zone's copy could not be loaded from a file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    File(#[from] ZoneFileError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 impl From<XfrError> for RefreshError {
@@ -111,6 +128,11 @@ struct ZoneRuntimeState {
     force_axfr: bool,
     /// When the zone with no copy is due again.
     no_copy_due: UnixTime,
+    /// Failed attempts of a zone with no copy, for its backoff.
+    no_copy_failures: u32,
+    /// The copy loaded from disk failed its integrity check and is served
+    /// anyway (`on_damaged_copy = "serve"`): why.
+    copy_problem: Option<String>,
 }
 
 /// One secondary zone: its configuration, its served entry, its files and
@@ -119,9 +141,8 @@ struct ZoneRuntimeState {
 pub struct ZoneRuntime {
     pub config: ZoneConfig,
     pub entry: Arc<ZoneEntry>,
-    pub paths: ZonePaths,
-    /// Recent differences, for IXFR to downstream secondaries.
-    pub history: History,
+    /// Shared with the runtime a reload makes of the same zone.
+    disk: Arc<Mutex<Disk>>,
     state: Mutex<ZoneRuntimeState>,
 }
 
@@ -131,6 +152,7 @@ pub struct ZoneStatus {
     pub zone: String,
     pub serial: Option<u32>,
     pub state: &'static str,
+    /// Answered from its data now: what the query path does.
     pub served: bool,
     pub source: Option<DataOrigin>,
     pub last_contact: Option<u64>,
@@ -145,25 +167,20 @@ pub struct ZoneStatus {
     /// Set when signatures expire before the zone would, or already have:
     /// validating resolvers would then reject what Outpost still serves.
     pub signature_warning: Option<String>,
+    /// Set while the copy in service is not on disk (a failed write, tried
+    /// again after a backoff): a crash now would fall back to the older one.
+    pub disk_error: Option<String>,
+    /// Writes of this zone's files that failed since start.
+    pub disk_failures: u64,
+    /// Set while the copy served is one that failed its integrity check.
+    pub copy_problem: Option<String>,
 }
 
-pub fn timer_bounds(config: &ZoneConfig) -> TimerBounds {
-    TimerBounds {
-        min_refresh: config.timers.min_refresh,
-        max_refresh: config.timers.max_refresh,
-        min_retry: config.timers.min_retry,
-        max_retry: config.timers.max_retry,
-        min_expire: config.timers.min_expire,
-        max_expire: config.timers.max_expire,
-        on_expire: config.on_expire,
-    }
+pub fn build_limits(config: &ZoneConfig) -> crate::zone::Limits {
+    config.limits
 }
 
-pub fn build_limits(config: &ZoneConfig) -> BuildLimits {
-    BuildLimits::from(&config.limits)
-}
-
-fn soa_timers(soa: &Record) -> Option<SoaTimers> {
+pub(crate) fn soa_timers(soa: &Record) -> Option<SoaTimers> {
     let RData::SOA(s) = &soa.data else {
         return None;
     };
@@ -178,8 +195,18 @@ fn soa_timers(soa: &Record) -> Option<SoaTimers> {
     })
 }
 
-fn jitter() -> Jitter {
+pub(crate) fn jitter() -> Jitter {
     Jitter::new(rand::random::<f64>())
+}
+
+/// A copy read back from disk, with what its files said.
+struct Persisted {
+    zone: Zone,
+    state: ZoneState,
+    journal: Option<Journal>,
+    file_serial: u32,
+    /// The copy failed its integrity check: why.
+    damaged: Option<String>,
 }
 
 impl ZoneRuntime {
@@ -188,6 +215,7 @@ impl ZoneRuntime {
     pub fn load(config: ZoneConfig, data_dir: &std::path::Path, now: UnixTime) -> ZoneRuntime {
         let entry = Arc::new(ZoneEntry::new(config.name.clone()));
         let paths = ZonePaths::new(data_dir, &config.name);
+        let mut disk = Disk::new(paths.clone());
         let mut state = ZoneRuntimeState {
             timers: None,
             origin: None,
@@ -197,18 +225,43 @@ impl ZoneRuntime {
             logged_expired: false,
             force_axfr: false,
             no_copy_due: now,
+            no_copy_failures: 0,
+            copy_problem: None,
         };
-        let bounds = timer_bounds(&config);
         match load_persisted(&config, &paths, now) {
-            Ok(Some((zone, stored))) => {
-                let soa = soa_timers(zone.soa()).expect("a built zone has an SOA");
-                let t = ZoneTimers::restore(soa, bounds.clone(), stored.timers(), now);
-                info!(zone = %config.name, serial = zone.serial(), records = zone.record_count(),
-                      expires_in = ?t.expires_in(now), "serving the copy on disk");
-                state.last_primary = stored.last_primary;
-                state.timers = Some(t);
-                state.origin = Some(DataOrigin::Disk);
-                entry.swap(Arc::new(zone));
+            Ok(Some(p)) => {
+                let soa = soa_timers(p.zone.soa()).expect("a built zone has an SOA");
+                let t = ZoneTimers::restore(soa, config.timers, p.state.timers(), now);
+                let serve = match &p.damaged {
+                    None => true,
+                    Some(why) => {
+                        state.force_axfr = true;
+                        let serve = config.on_damaged_copy == DamagedCopy::Serve;
+                        let what = if serve {
+                            "served anyway (on_damaged_copy = serve), flagged"
+                        } else {
+                            "not served (on_damaged_copy = refuse) until a transfer succeeds"
+                        };
+                        let msg =
+                            format!("copy on disk failed its integrity check ({why}): {what}");
+                        error!(zone = %config.name, file = %paths.zone_file.display(), "{msg}");
+                        state.last_error = Some(msg.clone());
+                        serve.then(|| state.copy_problem = Some(msg));
+                        serve
+                    }
+                };
+                if serve {
+                    info!(zone = %config.name, serial = p.zone.serial(), records = p.zone.record_count(),
+                          expires_in = t.expires_in(now).map(|d| d.as_secs()),
+                          "serving the copy on disk");
+                    state.last_primary = p.state.last_primary;
+                    state.timers = Some(t);
+                    state.origin = Some(DataOrigin::Disk);
+                    if p.damaged.is_none() {
+                        disk.loaded(p.journal, p.file_serial, p.zone.serial(), now);
+                    }
+                    entry.swap(Arc::new(p.zone));
+                }
             }
             Ok(None) => {}
             Err(e) => {
@@ -216,13 +269,13 @@ impl ZoneRuntime {
                 state.last_error = Some(e.to_string());
             }
         }
-        if state.timers.is_none() {
+        if state.timers.is_none() && state.copy_problem.is_none() && !state.force_axfr {
             match load_seed(&config) {
                 Ok(Some(zone)) => {
                     let soa = soa_timers(zone.soa()).expect("a built zone has an SOA");
                     info!(zone = %config.name, serial = zone.serial(), records = zone.record_count(),
                           "serving the seed file until the first transfer");
-                    state.timers = Some(ZoneTimers::from_seed(soa, bounds, now));
+                    state.timers = Some(ZoneTimers::from_seed(soa, config.timers, now));
                     state.origin = Some(DataOrigin::Seed);
                     entry.swap(Arc::new(zone));
                 }
@@ -236,10 +289,9 @@ impl ZoneRuntime {
             }
         }
         let rt = ZoneRuntime {
-            history: History::new(config.ixfr_history),
             config,
             entry,
-            paths,
+            disk: Arc::new(Mutex::new(disk)),
             state: Mutex::new(state),
         };
         rt.apply_expiry(now);
@@ -253,15 +305,19 @@ impl ZoneRuntime {
         &self.config.name
     }
 
+    fn zone_text(&self) -> String {
+        crate::rr::zone_text(&self.config.name)
+    }
+
     /// The same zone under a changed configuration (a reload): the served
-    /// entry and the clock carry over, the new bounds apply from now on.
+    /// entry, the files and the clock carry over, and the new settings
+    /// apply at once, to the answers too.
     pub fn reconfigure(&self, config: ZoneConfig, now: UnixTime) -> ZoneRuntime {
         let st = self.lock();
-        let bounds = timer_bounds(&config);
         let timers = st
             .timers
             .as_ref()
-            .map(|t| ZoneTimers::restore(t.soa(), bounds, t.stored(), now));
+            .map(|t| ZoneTimers::restore(t.soa(), config.timers, t.stored(), now));
         let state = ZoneRuntimeState {
             timers,
             origin: st.origin,
@@ -271,14 +327,18 @@ impl ZoneRuntime {
             logged_expired: st.logged_expired,
             force_axfr: st.force_axfr,
             no_copy_due: now,
+            no_copy_failures: st.no_copy_failures,
+            copy_problem: st.copy_problem.clone(),
         };
-        ZoneRuntime {
-            paths: self.paths.clone(),
-            history: self.history.resized(config.ixfr_history),
+        drop(st);
+        let rt = ZoneRuntime {
             config,
             entry: self.entry.clone(),
+            disk: self.disk.clone(),
             state: Mutex::new(state),
-        }
+        };
+        rt.apply_expiry(now);
+        rt
     }
 
     /// Time left before our copy expires, for the EDNS EXPIRE option we hand
@@ -292,91 +352,111 @@ impl ZoneRuntime {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Tells the query path when to stop answering, and logs expiry
-    /// changes.
+    /// The one place that decides whether the zone is answered: from its
+    /// timers and `on_expire` as configured now, into the entry the query
+    /// path reads. Logs the changes.
     fn apply_expiry(&self, now: UnixTime) {
         let mut st = self.lock();
-        let Some(t) = st.timers.clone() else { return };
+        let Some(t) = st.timers.clone() else {
+            self.entry.set_servfail_at(None);
+            return;
+        };
         let servfail_at = match self.config.on_expire {
-            timers::OnExpire::Servfail => t.expire_at().map(|at| at.0),
-            timers::OnExpire::KeepServing => None,
+            OnExpire::Servfail => t.expire_at().map(|at| at.0),
+            OnExpire::KeepServing => None,
         };
         self.entry.set_servfail_at(servfail_at);
-        let state = t.state(now);
-        let expired = state == TimerState::Expired;
-        if expired != st.logged_expired {
-            if expired {
-                warn!(zone = %self.name(), serial = t.serial(), "zone expired: answering SERVFAIL (on_expire = servfail) until a transfer succeeds");
+        let expired = t.is_expired(now);
+        let refused = expired && self.config.on_expire == OnExpire::Servfail;
+        if refused != st.logged_expired {
+            if refused {
+                warn!(zone = %self.name(), serial = t.serial(), "zone expired: answering SERVFAIL (on_expire = servfail) until a primary answers");
             } else {
-                info!(zone = %self.name(), serial = t.serial(), "zone serving again");
+                info!(zone = %self.name(), serial = t.serial(), "zone answered again");
             }
-            st.logged_expired = expired;
+            st.logged_expired = refused;
         }
-        if state == TimerState::ExpiredServing {
+        if expired && !refused {
             let due = st
                 .last_expired_warning
                 .is_none_or(|at| at.saturating_add(EXPIRED_WARN_EVERY) <= now);
             if due {
-                let serial = t.serial();
-                let since = t.expire_at();
                 st.last_expired_warning = Some(now);
-                warn!(zone = %self.name(), serial, expired_at = ?since.map(|s| s.0),
+                warn!(zone = %self.name(), serial = t.serial(),
+                      expired_at = t.expire_at().map(|s| s.0),
                       "zone expired; still serving the last copy (on_expire = keep-serving)");
             }
         }
     }
 
+    /// Whether an SOA check should run now.
+    fn check_due(&self, now: UnixTime) -> bool {
+        let st = self.lock();
+        st.force_axfr
+            || match &st.timers {
+                Some(t) => t.check_due(now),
+                None => st.no_copy_due <= now,
+            }
+    }
+
     /// When the scheduler should wake this zone next.
     fn next_due(&self, now: UnixTime) -> UnixTime {
-        let st = self.lock();
-        let Some(t) = &st.timers else {
-            return st.no_copy_due;
+        let disk_due = {
+            let disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
+            disk.due(&DiskPolicy::of(&self.config))
         };
-        let mut next = t.next_due(now).unwrap_or(now);
-        if t.state(now) == TimerState::ExpiredServing {
+        let st = self.lock();
+        let mut next = match &st.timers {
+            Some(t) => t.next_due(now).unwrap_or(now),
+            None => st.no_copy_due,
+        };
+        if st.timers.as_ref().is_some_and(|t| t.is_expired(now))
+            && self.config.on_expire == OnExpire::KeepServing
+        {
             next = next.min(now.saturating_add(EXPIRED_WARN_EVERY));
+        }
+        if let Some(d) = disk_due {
+            next = next.min(d);
         }
         next
     }
 
     pub fn status(&self, now: UnixTime) -> ZoneStatus {
+        let (disk_error, disk_failures) = {
+            let disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                disk.failure().map(|f| f.error.clone()),
+                disk.failed_writes(),
+            )
+        };
         let st = self.lock();
         let snapshot = self.entry.snapshot();
+        let served = self.entry.serves_at(now.0);
         let records = snapshot.as_ref().map_or(0, |z| z.record_count());
         let signatures_expire_at = snapshot
             .as_ref()
             .and_then(|z| z.earliest_signature_expiration(now.0));
-        let (serial, state, served, last_contact, next_refresh, expires_at, expires_in) =
-            match &st.timers {
-                Some(t) => {
-                    let s = t.status(now);
-                    let name = match s.state {
-                        TimerState::Fresh => "fresh",
-                        TimerState::Refreshing => "refreshing",
-                        TimerState::Retrying => "retrying",
-                        TimerState::Expired => "expired",
-                        TimerState::ExpiredServing => "expired-serving",
-                    };
-                    (
-                        Some(s.serial),
-                        name,
-                        s.served,
-                        s.last_contact.map(|t| t.0),
-                        s.refresh_due.map(|t| t.0),
-                        s.expire_at.map(|t| t.0),
-                        s.expires_in.map(|d| d.as_secs()),
-                    )
-                }
-                None => (
-                    None,
-                    "retrying",
-                    false,
-                    None,
-                    Some(st.no_copy_due.0),
-                    None,
-                    None,
-                ),
-            };
+        let (serial, state, last_contact, next_refresh, expires_at, expires_in) = match &st.timers {
+            Some(t) => {
+                let s = t.status(now);
+                let name = match s.state {
+                    TimerState::Fresh => "fresh",
+                    TimerState::Refreshing => "refreshing",
+                    TimerState::Retrying => "retrying",
+                    TimerState::Expired if served => "expired-serving",
+                    TimerState::Expired => "expired",
+                };
+                (
+                    Some(s.serial),
+                    name,
+                    s.last_contact.map(|t| t.0),
+                    s.refresh_due.map(|t| t.0),
+                    s.expire_at.map(|t| t.0),
+                    s.expires_in.map(|d| d.as_secs()),
+                )
+            }
+            None => (None, "retrying", None, Some(st.no_copy_due.0), None, None),
+        };
         let signature_warning = signatures_expire_at.and_then(|sig| {
             if sig <= now.0 {
                 Some(format!(
@@ -405,48 +485,157 @@ impl ZoneRuntime {
             expires_in,
             last_error: st.last_error.clone(),
             records,
+            disk_error,
+            disk_failures,
+            copy_problem: st.copy_problem.clone(),
         }
     }
 
-    fn save_state(&self) {
+    /// The timer state as it would be written now.
+    fn current_state(&self) -> Option<ZoneState> {
         let st = self.lock();
-        let Some(t) = &st.timers else { return };
-        let state = ZoneState::new(self.name(), t, st.last_primary);
-        drop(st);
+        let t = st.timers.as_ref()?;
         // Seed copies have nothing on disk to pair the state with.
-        if state.source == timers::Source::Seed {
+        (t.source() != timers::Source::Seed)
+            .then(|| ZoneState::new(self.name(), t, st.last_primary))
+    }
+
+    /// Writes the timer state, when it describes the copy on disk.
+    async fn save_state(&self) {
+        let Some(state) = self.current_state() else {
+            return;
+        };
+        let disk = self.disk.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            disk.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .save_state(&state)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(zone = %self.name(), "cannot save timer state: {e}"),
+            Err(e) => error!(zone = %self.name(), "cannot save timer state: {e}"),
+        }
+    }
+
+    /// The zone file after `zonefile_sync`, or the whole copy again after a
+    /// failed write, when due.
+    async fn maintain_disk(&self, now: UnixTime) {
+        let policy = DiskPolicy::of(&self.config);
+        let due = {
+            let disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
+            disk.due(&policy)
+        };
+        if due.is_none_or(|d| d > now) {
             return;
         }
-        if let Err(e) = persist::save_state(&self.paths.state_file, &state) {
-            error!(zone = %self.name(), "cannot save timer state: {e}");
-        }
+        let zone = self.entry.snapshot();
+        let state = self.current_state();
+        let disk = self.disk.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            disk.lock().unwrap_or_else(|p| p.into_inner()).maintain(
+                zone.as_deref(),
+                state.as_ref(),
+                &policy,
+                now,
+            )
+        })
+        .await;
+    }
+
+    /// The differences from serial `from` to `to`, for downstream IXFR,
+    /// read from the journal; `None` when it does not hold them.
+    pub async fn history_since(&self, from: u32, to: u32) -> Option<Vec<Arc<IxfrDiff>>> {
+        let disk = self.disk.clone();
+        let diffs = tokio::task::spawn_blocking(move || {
+            disk.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .history(from, to)
+        })
+        .await
+        .ok()??;
+        Some(diffs.into_iter().map(Arc::new).collect())
     }
 }
 
+/// Reads the zone's copy on disk: the zone file, checked against its
+/// integrity line, then the journal's differences from its serial on.
 fn load_persisted(
     config: &ZoneConfig,
     paths: &ZonePaths,
     now: UnixTime,
-) -> Result<Option<(Zone, ZoneState)>, RefreshError> {
+) -> Result<Option<Persisted>, RefreshError> {
     if !paths.zone_file.exists() {
         return Ok(None);
     }
-    let fail = |error: String| RefreshError::Load {
+    let fail = |error: LoadError| RefreshError::Load {
         zone: crate::rr::zone_text(&config.name),
         source_file: paths.zone_file.display().to_string(),
-        error,
+        error: Box::new(error),
     };
-    let records = zonefile::parse_file_raw(&paths.zone_file, &config.name)
-        .map_err(|e| fail(e.to_string()))?;
-    let zone = Zone::build_raw(&config.name, records, &build_limits(config))
-        .map_err(|e| fail(e.to_string()))?;
+    let legacy = persist::state_is_legacy(&paths.state_file);
+    let file = persist::read_zone_file(&paths.zone_file, &config.name, legacy)
+        .map_err(|e| fail(e.into()))?;
+    let mut zone =
+        Zone::build_raw(&config.name, file.records, &config.limits).map_err(|e| fail(e.into()))?;
+    let file_serial = zone.serial();
+    let mut journal = None;
+    let mut damaged = None;
+    match file.integrity {
+        Integrity::Verified(mark) => {
+            let (j, torn) =
+                Journal::open(&paths.journal_file, mark.epoch).map_err(|e| fail(e.into()))?;
+            if let Some(t) = torn {
+                warn!(zone = %config.name, journal = %paths.journal_file.display(), dropped = t.dropped,
+                      "journal ended in a torn or damaged entry (a crash during a write): dropped");
+            }
+            if let Some(range) = j.chain_from(mark.serial).filter(|r| !r.is_empty()) {
+                let diffs = j.read(range).map_err(|e| fail(e.into()))?;
+                let to = diffs.last().map_or(mark.serial, |d| {
+                    ixfr::soa_serial(&d.new_soa).unwrap_or(mark.serial)
+                });
+                match ixfr::apply(&zone, &diffs, to, &config.limits) {
+                    Ok(z) => {
+                        info!(zone = %config.name, from = mark.serial, to, differences = diffs.len(),
+                              "journal replayed onto the zone file");
+                        zone = z;
+                    }
+                    Err(e) => {
+                        let e: IxfrError = e;
+                        damaged = Some(format!("journal does not apply to the zone file: {e}"));
+                    }
+                }
+            }
+            journal = Some(j);
+        }
+        Integrity::Legacy => {
+            info!(zone = %config.name, "zone file written by an earlier version, without an integrity line");
+        }
+        Integrity::Damaged(why) => damaged = Some(why),
+    }
     let recovered = persist::recover_state(paths, &config.name, zone.serial(), now)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
     match &recovered.recovery {
         Recovery::Consistent => {}
-        other => warn!(zone = %config.name, "timer state recovered conservatively: {other:?}"),
+        Recovery::SerialMismatch { state_serial } => {
+            warn!(zone = %config.name, state_serial, zone_serial = zone.serial(),
+                  "timer state recovered conservatively: it belongs to another serial")
+        }
+        Recovery::MissingState => {
+            warn!(zone = %config.name, "timer state recovered conservatively: no state file")
+        }
+        Recovery::Unusable(e) => {
+            warn!(zone = %config.name, "timer state recovered conservatively: {e}")
+        }
     }
-    Ok(Some((zone, recovered.state)))
+    Ok(Some(Persisted {
+        zone,
+        state: recovered.state,
+        journal,
+        file_serial,
+        damaged,
+    }))
 }
 
 /// Loads a zone from its seed file, if it has one.
@@ -454,14 +643,14 @@ pub fn load_seed(config: &ZoneConfig) -> Result<Option<Zone>, RefreshError> {
     let Some(path) = &config.seed_file else {
         return Ok(None);
     };
-    let fail = |error: String| RefreshError::Load {
+    let fail = |error: LoadError| RefreshError::Load {
         zone: crate::rr::zone_text(&config.name),
         source_file: path.display().to_string(),
-        error,
+        error: Box::new(error),
     };
-    let records = zonefile::parse_file_raw(path, &config.name).map_err(|e| fail(e.to_string()))?;
-    let zone = Zone::build_raw(&config.name, records, &build_limits(config))
-        .map_err(|e| fail(e.to_string()))?;
+    let records = zonefile::parse_file_raw(path, &config.name).map_err(|e| fail(e.into()))?;
+    let zone =
+        Zone::build_raw(&config.name, records, &config.limits).map_err(|e| fail(e.into()))?;
     Ok(Some(zone))
 }
 
@@ -540,6 +729,11 @@ impl Refresher {
         let now = UnixTime::now();
         let outcome = {
             let mut st = zone.lock();
+            if st.timers.is_none() {
+                // No copy: check now and start the backoff over.
+                st.no_copy_due = now;
+                st.no_copy_failures = 0;
+            }
             st.timers.as_mut().map(|t| t.notify_received(now, serial))
         };
         match outcome {
@@ -577,7 +771,7 @@ impl Refresher {
             let this = self.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                check(&zone, &this.events).await;
+                service(&zone, &this.events).await;
                 let now = UnixTime::now();
                 if this.zone(&name).is_some() {
                     this.scheduler
@@ -588,10 +782,20 @@ impl Refresher {
     }
 }
 
-/// One check of one zone: SOA query, transfer if needed, persist, swap.
-async fn check(zone: &ZoneRuntime, events: &Events) {
+/// What a wake-up of the scheduler does for one zone: the answers' state
+/// first, then the files, then an SOA check if one is due.
+async fn service(zone: &Arc<ZoneRuntime>, events: &Events) {
     let now = UnixTime::now();
     zone.apply_expiry(now);
+    zone.maintain_disk(now).await;
+    if zone.check_due(now) {
+        check(zone, events).await;
+    }
+}
+
+/// One check of one zone: SOA query, transfer if needed, persist, swap.
+async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
+    let now = UnixTime::now();
     let (our_serial, has_copy, from_seed, force) = {
         let mut st = zone.lock();
         let force = std::mem::take(&mut st.force_axfr);
@@ -633,12 +837,12 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
             Some(SoaVerdict::Newer) => true,
             Some(SoaVerdict::Unchanged) => force || from_seed,
             Some(SoaVerdict::Older) => {
-                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
                       "primary has an older serial than ours; not transferring");
                 force
             }
             Some(SoaVerdict::Undefined) => {
-                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
                       "serials are 2^31 apart (RFC 1982 undefined); not transferring");
                 false
             }
@@ -652,19 +856,26 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
         // serial, and an operator's retransfer wants the whole zone.
         let incremental = has_copy && !from_seed && !force;
         let zone_label = cfg.name.to_string();
-        match transfer_zone(zone, primary, soa.serial, incremental).await {
-            Ok(kind) => {
-                events.transfer(&zone_label, kind, "success");
+        match transfer::transfer_zone(zone, primary, soa.serial, incremental).await {
+            Ok(method) => {
+                events.transfer(&zone_label, method.metric_kind(), "success");
                 outcome = Some(Ok(()));
                 break;
             }
             Err(e) => {
                 error!("{e}");
+                let persisted_only = matches!(e, RefreshError::Persist { .. });
                 events.transfer(
                     &zone_label,
                     if incremental { "ixfr" } else { "axfr" },
-                    "failure",
+                    if persisted_only { "success" } else { "failure" },
                 );
+                if persisted_only {
+                    // The copy is in service; the disk is retried on its own.
+                    zone.lock().last_error = Some(e.to_string());
+                    outcome = Some(Ok(()));
+                    break;
+                }
                 outcome = Some(Err(e));
             }
         }
@@ -673,7 +884,15 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
     {
         let mut st = zone.lock();
         match outcome {
-            Some(Ok(())) => st.last_error = None,
+            Some(Ok(())) => {
+                if st
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| !e.contains("not on disk"))
+                {
+                    st.last_error = None;
+                }
+            }
             Some(Err(e)) => {
                 st.last_error = Some(e.to_string());
                 fail(&mut st, now, &zone.config);
@@ -684,7 +903,7 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
             }
         }
     }
-    zone.save_state();
+    zone.save_state().await;
     zone.apply_expiry(now);
 }
 
@@ -694,269 +913,11 @@ fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
         // retry path (soa_answered left the check open).
         Some(t) => t.attempt_failed(now, jitter()),
         None => {
-            let retry = timer_bounds(config).retry(NO_COPY_RETRY);
-            st.no_copy_due = now.saturating_add(retry);
+            // No copy at all: seconds, doubling up to the retry bound, so
+            // that a primary coming back is found soon.
+            st.no_copy_failures = st.no_copy_failures.saturating_add(1);
+            let wait = timers::quick_retry(st.no_copy_failures).min(config.timers.max_retry);
+            st.no_copy_due = now.saturating_add(wait);
         }
     }
-}
-
-/// What a transfer brought: the whole zone, or differences to our copy.
-enum Fetched {
-    Full {
-        records: Box<ZoneBuilder>,
-        /// How the full zone came: "AXFR", or why IXFR fell back.
-        method: String,
-    },
-    Diffs(Vec<IxfrDiff>),
-}
-
-/// Whether an IXFR failure is the primary's IXFR (answered with an error
-/// code or a malformed stream), which AXFR may work around; an unreachable
-/// primary or a TSIG failure would fail AXFR the same way.
-fn ixfr_fallback_reason(e: &XfrError) -> Option<String> {
-    match &e.kind {
-        XfrErrorKind::Interp(InterpError::Rcode(rcode)) => Some(format!("IXFR answered {rcode}")),
-        XfrErrorKind::Interp(i) => Some(format!("broken IXFR: {i}")),
-        XfrErrorKind::Wire(w) => Some(format!("malformed IXFR: {w}")),
-        XfrErrorKind::NoSoa => Some("IXFR without SOA".into()),
-        _ => None,
-    }
-}
-
-/// Transfers the zone from `primary` (IXFR when `incremental` and we have a
-/// copy, AXFR otherwise or as the fallback), checks it, writes it to disk
-/// and puts it in service. The old copy keeps serving until all of that
-/// succeeded.
-async fn transfer_zone(
-    zone: &ZoneRuntime,
-    primary: SocketAddr,
-    announced: u32,
-    incremental: bool,
-) -> Result<&'static str, RefreshError> {
-    let cfg = &zone.config;
-    let started = std::time::Instant::now();
-    let old = zone.entry.snapshot();
-    let mut fallback: Option<String> = None;
-    let mut fetched = None;
-    let (mut expire_option, mut messages, mut bytes) = (None, 0, 0);
-    if let (true, Some(old)) = (incremental, &old) {
-        match client::ixfr(
-            primary,
-            &cfg.name,
-            old.soa(),
-            cfg.key.as_ref(),
-            cfg.limits,
-            cfg.transfer_timeout,
-            cfg.idle_timeout,
-        )
-        .await
-        {
-            Ok(t) => {
-                (expire_option, messages, bytes) = (t.expire, t.messages, t.bytes);
-                match t.data {
-                    TransferData::Full(records) => {
-                        fetched = Some(Fetched::Full {
-                            records,
-                            method: "AXFR-style answer to IXFR".into(),
-                        });
-                    }
-                    TransferData::Incremental(diffs) => fetched = Some(Fetched::Diffs(diffs)),
-                    TransferData::UpToDate(soa) => {
-                        fallback = Some(format!(
-                            "IXFR says serial {:?} is current, the SOA query announced {announced}",
-                            ixfr::soa_serial(&soa).ok()
-                        ));
-                    }
-                }
-            }
-            Err(e) => match ixfr_fallback_reason(&e) {
-                Some(reason) => fallback = Some(reason),
-                None => return Err(e.into()),
-            },
-        }
-    }
-    // Diffs are applied off the runtime; a failure there falls back too.
-    let mut applied: Option<(Vec<Record>, Vec<IxfrDiff>)> = None;
-    if let (Some(Fetched::Diffs(diffs)), Some(old)) = (fetched.take(), &old) {
-        let old = old.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let last = diffs
-                .last()
-                .and_then(|d| ixfr::soa_serial(&d.new_soa).ok())
-                .unwrap_or(announced);
-            // The primary may have moved past what its SOA announced, but
-            // not stopped short of it.
-            let expected = if timers::serial_gt(last, announced) {
-                last
-            } else {
-                announced
-            };
-            let old_records: Vec<Record> = old.records().collect();
-            ixfr::apply(&old_records, &diffs, expected).map(|r| (r, diffs))
-        })
-        .await
-        .map_err(|e| RefreshError::Task {
-            zone: crate::rr::zone_text(&cfg.name),
-            error: e.to_string(),
-        })?;
-        match result {
-            Ok(r) => applied = Some(r),
-            Err(e) => fallback = Some(format!("IXFR does not apply to our copy: {e}")),
-        }
-    }
-    if let Some(reason) = &fallback {
-        warn!(zone = %cfg.name, %primary, "{reason}; falling back to AXFR");
-    }
-    let (records, method, diffs) = match (applied, fetched) {
-        (Some((records, diffs)), _) => {
-            let mut b = ZoneBuilder::new(&cfg.name, &build_limits(cfg));
-            for r in &records {
-                b.push_record(r).map_err(|error| RefreshError::Build {
-                    zone: crate::rr::zone_text(&cfg.name),
-                    primary,
-                    error: Box::new(error),
-                })?;
-            }
-            (Box::new(b), "IXFR".to_string(), Some(diffs))
-        }
-        (None, Some(Fetched::Full { records, method })) => (records, method, None),
-        _ => {
-            let result = client::axfr(
-                primary,
-                &cfg.name,
-                cfg.key.as_ref(),
-                cfg.limits,
-                cfg.transfer_timeout,
-                cfg.idle_timeout,
-            )
-            .await?;
-            (expire_option, messages, bytes) = (result.expire, result.messages, result.bytes);
-            let method = match fallback {
-                Some(reason) => format!("AXFR (fallback: {reason})"),
-                None => "AXFR".to_string(),
-            };
-            (result.records, method, None)
-        }
-    };
-    let fetch_seconds = started.elapsed().as_secs_f64();
-    let name = cfg.name.clone();
-    let paths = zone.paths.clone();
-    let last_primary = Some(primary);
-    let zonemd = cfg.zonemd;
-    let keep_history = cfg.ixfr_history > 0;
-    let old_serial = old.as_ref().map(|o| o.serial());
-    // Building and writing a big zone is CPU and disk work: off the runtime.
-    let (built, history) = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
-        let zone = records.finish().map_err(|error| RefreshError::Build {
-            zone: crate::rr::zone_text(&name),
-            primary,
-            error: Box::new(error),
-        })?;
-        // ZONEMD covers the whole zone as it now stands, after any IXFR.
-        crate::zonemd::check_zone(&zone, zonemd).map_err(|error| RefreshError::Build {
-            zone: crate::rr::zone_text(&name),
-            primary,
-            error: Box::new(error.into()),
-        })?;
-        // What downstream IXFR clients will be sent for this change.
-        let history = match (diffs, &old) {
-            _ if !keep_history => None,
-            (Some(d), _) => Some(d),
-            (None, Some(old)) => ixfr::diff_zones(old, &zone).ok().map(|d| vec![d]),
-            (None, None) => None,
-        };
-        Ok((zone, history))
-    })
-    .await
-    .map_err(|e| RefreshError::Task {
-        zone: crate::rr::zone_text(&cfg.name),
-        error: e.to_string(),
-    })??;
-    if built.serial() != announced
-        && timers::serial_cmp(built.serial(), announced) == Some(std::cmp::Ordering::Less)
-    {
-        return Err(RefreshError::SerialMoved {
-            zone: crate::rr::zone_text(&cfg.name),
-            primary,
-            got: built.serial(),
-            announced,
-        });
-    }
-    let soa = soa_timers(built.soa()).expect("a built zone has an SOA");
-    let now = UnixTime::now();
-    // Timers as they will be once this copy is in service.
-    let new_timers = {
-        let st = zone.lock();
-        let mut t = st
-            .timers
-            .clone()
-            .unwrap_or_else(|| ZoneTimers::from_seed(soa, timer_bounds(cfg), now));
-        t.transfer_succeeded(now, soa, expire_option, jitter());
-        t
-    };
-    let state = ZoneState::new(&cfg.name, &new_timers, last_primary);
-    let built = Arc::new(built);
-    let to_write = built.clone();
-    let origin = cfg.name.clone();
-    let serial = built.serial();
-    let records = built.record_count();
-    let changed = old_serial != Some(serial);
-    let new_soa = built.soa().clone();
-    // Into service first, onto disk second: writing a big zone as text takes
-    // longer than building it, and until the write is done the disk holds
-    // the previous copy with its own, older timers, which only makes a
-    // restart more careful, never less.
-    let old_copy = zone.entry.swap(built);
-    // Freeing a big zone takes a while: not on the runtime's threads.
-    tokio::task::spawn_blocking(move || drop(old_copy));
-    match history {
-        Some(d) => zone.history.push(d),
-        None => zone.history.clear(),
-    }
-    {
-        let mut st = zone.lock();
-        st.timers = Some(new_timers);
-        st.origin = Some(DataOrigin::Transfer);
-        st.last_primary = last_primary;
-    }
-    zone.apply_expiry(now);
-    info!(zone = %cfg.name, %primary, serial, records, messages, bytes, method = %method,
-          fetch_seconds, seconds = started.elapsed().as_secs_f64(),
-          "transfer done, new copy in service");
-    if changed && !cfg.notify.is_empty() {
-        notify::spawn(cfg, &new_soa);
-    }
-    let saved = tokio::task::spawn_blocking(move || {
-        paths.create_dirs()?;
-        persist::save_zone(
-            &paths,
-            |w: &mut dyn std::io::Write| {
-                zonefile::write_raw_zone(w, &origin, to_write.raw_records())
-            },
-            &state,
-        )
-    })
-    .await
-    .map_err(|e| RefreshError::Task {
-        zone: crate::rr::zone_text(&cfg.name),
-        error: e.to_string(),
-    })?;
-    if let Err(error) = saved {
-        // The copy in service is not on disk: the next check transfers it
-        // again, and saves it then.
-        zone.lock().force_axfr = true;
-        return Err(RefreshError::Persist {
-            zone: crate::rr::zone_text(&cfg.name),
-            error,
-        });
-    }
-    debug!(zone = %cfg.name, serial, seconds = started.elapsed().as_secs_f64(), "copy saved");
-    // The metric's kind: what finally brought the copy in.
-    Ok(if method == "IXFR" {
-        "ixfr"
-    } else if method.starts_with("AXFR (fallback") || method.starts_with("AXFR-style") {
-        "axfr-fallback"
-    } else {
-        "axfr"
-    })
 }

@@ -77,24 +77,13 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
     serial_cmp(a, b) == Some(Ordering::Greater)
 }
 
-pub use crate::config::OnExpire;
-
-/// Per-zone limits on the primary's SOA timers. A primary can publish a
-/// one-second refresh or a one-year expire; these keep it within what the
-/// operator of this secondary accepts.
+/// Per-zone limits on the primary's SOA timers (the configuration's). A
+/// primary can publish a one-second refresh or a one-year expire; these
+/// keep it within what the operator of this secondary accepts.
 ///
 /// The configuration is expected to have checked `min_* <= max_*`; if not,
 /// the maximum wins (nothing here panics on inverted bounds).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimerBounds {
-    pub min_refresh: Duration,
-    pub max_refresh: Duration,
-    pub min_retry: Duration,
-    pub max_retry: Duration,
-    pub min_expire: Duration,
-    pub max_expire: Duration,
-    pub on_expire: OnExpire,
-}
+pub use crate::config::TimerBounds;
 
 fn clamp_secs(secs: u32, min: Duration, max: Duration) -> Duration {
     Duration::from_secs(u64::from(secs)).max(min).min(max)
@@ -162,6 +151,16 @@ pub const JITTER_SPREAD: f64 = 0.1;
 /// a zero lower bound the zone would otherwise be due again at once, forever.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The first wait after a failed attempt on a zone without a usable copy
+/// (expired, or never loaded): doubled at each further failure.
+pub const QUICK_RETRY_FIRST: Duration = Duration::from_secs(2);
+
+/// The wait after `failures` failed attempts on a zone without a usable
+/// copy, before the retry bound applies.
+pub fn quick_retry(failures: u32) -> Duration {
+    QUICK_RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(20))
+}
+
 fn jittered(interval: Duration, floor: Duration, jitter: Jitter) -> Duration {
     let cut = interval.mul_f64(JITTER_SPREAD * jitter.0);
     (interval - cut).max(floor.min(interval)).max(MIN_INTERVAL)
@@ -177,10 +176,9 @@ pub enum TimerState {
     Refreshing,
     /// The last attempt failed; the next one is due after the retry interval.
     Retrying,
-    /// Past the expiry deadline and not served (SERVFAIL).
+    /// Past the expiry deadline. Whether it is still answered is the
+    /// zone's `on_expire` policy's to say, not the timers'.
     Expired,
-    /// Past the expiry deadline but served anyway (`OnExpire::KeepServing`).
-    ExpiredServing,
 }
 
 /// The primary's answer to an SOA check, compared with our serial.
@@ -224,7 +222,6 @@ pub struct StoredTimers {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerStatus {
     pub state: TimerState,
-    pub served: bool,
     pub serial: u32,
     pub source: Source,
     pub last_contact: Option<UnixTime>,
@@ -284,7 +281,10 @@ impl ZoneTimers {
         stored: StoredTimers,
         now: UnixTime,
     ) -> Self {
-        let expire_at = match stored.last_contact {
+        // A contact time in the future comes from a clock set wrong or an
+        // edited file: it would push the expiry out, so it counts as now.
+        let last_contact = stored.last_contact.map(|c| c.min(now));
+        let expire_at = match last_contact {
             Some(contact) => {
                 let lo = contact.saturating_add(bounds.min_expire);
                 let hi = contact.saturating_add(bounds.max_expire);
@@ -293,9 +293,12 @@ impl ZoneTimers {
                     .unwrap_or_else(|| contact.saturating_add(bounds.expire(soa.expire)));
                 Some(at.max(lo).min(hi))
             }
-            // No contact: a seed copy (no expiry), or a time recorded without
-            // a contact, which is kept as is.
-            None => stored.expire_at,
+            // No contact: a seed copy (no expiry), or a time recorded
+            // without a contact, which may not reach further than the
+            // longest expiry allowed from now.
+            None => stored
+                .expire_at
+                .map(|at| at.min(now.saturating_add(bounds.max_expire))),
         };
         let refresh_due = stored
             .refresh_due
@@ -304,7 +307,7 @@ impl ZoneTimers {
             bounds,
             soa,
             source: stored.source,
-            last_contact: stored.last_contact,
+            last_contact,
             expire_at,
             refresh_due,
             checking_since: None,
@@ -361,16 +364,28 @@ impl ZoneTimers {
     }
 
     /// The SOA query or transfer failed (timeout, refusal, bad TSIG, ...).
+    /// An expired zone tries again after seconds, doubling up to the retry
+    /// interval: a primary coming back is found soon, NOTIFY or not.
     pub fn attempt_failed(&mut self, now: UnixTime, jitter: Jitter) {
         self.failures = self.failures.saturating_add(1);
         let retry = self.bounds.retry(self.soa.retry);
-        self.refresh_due = now.saturating_add(jittered(retry, self.bounds.min_retry, jitter));
+        let wait = if self.is_expired(now) {
+            quick_retry(self.failures).min(retry)
+        } else {
+            jittered(retry, self.bounds.min_retry, jitter)
+        };
+        self.refresh_due = now.saturating_add(wait);
         self.end_check(now);
     }
 
-    /// A NOTIFY arrived; `serial` is the one in its SOA answer section, if any.
+    /// A NOTIFY arrived; `serial` is the one in its SOA answer section, if
+    /// any. A zone that is expired or failing checks at once whatever the
+    /// serial: a primary that comes back with the serial we hold must
+    /// revive it now, not at the next retry.
     pub fn notify_received(&mut self, now: UnixTime, serial: Option<u32>) -> NotifyOutcome {
+        let healthy = !self.is_expired(now) && self.failures == 0;
         if let Some(s) = serial
+            && healthy
             && !serial_gt(s, self.soa.serial)
         {
             return NotifyOutcome::AlreadyCurrent;
@@ -416,10 +431,7 @@ impl ZoneTimers {
 
     pub fn state(&self, now: UnixTime) -> TimerState {
         if self.is_expired(now) {
-            match self.bounds.on_expire {
-                OnExpire::Servfail => TimerState::Expired,
-                OnExpire::KeepServing => TimerState::ExpiredServing,
-            }
+            TimerState::Expired
         } else if self.checking_since.is_some() {
             TimerState::Refreshing
         } else if self.failures > 0 {
@@ -427,11 +439,6 @@ impl ZoneTimers {
         } else {
             TimerState::Fresh
         }
-    }
-
-    /// Whether queries for the zone are answered from its data.
-    pub fn is_served(&self, now: UnixTime) -> bool {
-        self.state(now) != TimerState::Expired
     }
 
     /// Whether an SOA check should start now.
@@ -500,7 +507,6 @@ impl ZoneTimers {
         let state = self.state(now);
         TimerStatus {
             state,
-            served: state != TimerState::Expired,
             serial: self.soa.serial,
             source: self.source,
             last_contact: self.last_contact,
@@ -533,7 +539,6 @@ mod tests {
             max_retry: secs(6 * HOUR),
             min_expire: secs(DAY),
             max_expire: secs(90 * DAY),
-            on_expire: OnExpire::Servfail,
         }
     }
 
@@ -631,7 +636,7 @@ mod tests {
             retry: 1,
             expire: 1,
         };
-        let mut z = transferred(s, b.clone());
+        let mut z = transferred(s, b);
         assert_eq!(z.next_due(T0), Some(at(5 * MIN)));
         assert_eq!(z.expire_at(), Some(at(DAY)));
         z.check_started(at(5 * MIN));
@@ -665,7 +670,7 @@ mod tests {
     #[test]
     fn jitter_shortens_within_bounds() {
         let b = bounds();
-        let mut z = ZoneTimers::from_seed(soa(1), b.clone(), T0);
+        let mut z = ZoneTimers::from_seed(soa(1), b, T0);
         z.transfer_succeeded(T0, soa(1), None, Jitter::new(1.0));
         // 2 h shortened by 10 %.
         assert_eq!(z.next_due(T0), Some(at(2 * HOUR - 720)));
@@ -722,12 +727,12 @@ mod tests {
             z.next_due(at(2 * HOUR + 30)),
             Some(at(2 * HOUR + 30 + 15 * MIN))
         );
-        assert!(z.is_served(at(2 * HOUR + 30)));
+        assert!(!z.is_expired(at(2 * HOUR + 30)));
 
         // Keep failing every retry interval until expiry.
         let mut now = at(2 * HOUR + 30);
         let mut attempts = 1;
-        while z.is_served(now) {
+        while !z.is_expired(now) {
             now = z.next_due(now).expect("something is due");
             if z.check_due(now) {
                 z.check_started(now);
@@ -739,7 +744,7 @@ mod tests {
         // after the last contact.
         assert_eq!(now, at(14 * DAY));
         assert_eq!(z.state(now), TimerState::Expired);
-        assert!(!z.is_served(now));
+        assert!(z.is_expired(now));
         assert_eq!(z.expires_in(now), Some(Duration::ZERO));
         assert!(attempts > 1300, "{attempts} attempts");
         // Retries go on after expiry and the expiry is no longer a wake-up.
@@ -758,19 +763,62 @@ mod tests {
     }
 
     #[test]
-    fn keep_serving_after_expiry() {
-        let b = TimerBounds {
-            on_expire: OnExpire::KeepServing,
-            ..bounds()
+    fn expired_zone_retries_quickly_and_notify_revives_it() {
+        let mut z = transferred(soa(1), bounds());
+        let now = at(14 * DAY);
+        assert_eq!(z.state(now), TimerState::Expired);
+        let st = z.status(now);
+        assert_eq!(st.state, TimerState::Expired);
+        // Failed attempts after expiry come back after 2, 4, 8 ... seconds,
+        // never later than the retry interval.
+        let mut t = now;
+        for n in 0..12 {
+            z.check_started(t);
+            z.attempt_failed(t, Jitter::NONE);
+            let wait = z.next_due(t).unwrap().0 - t.0;
+            assert_eq!(wait, (2u64 << n).min(15 * MIN), "after failure {}", n + 1);
+            t = z.next_due(t).unwrap();
+        }
+        // A NOTIFY with the serial we hold still starts a check at once.
+        assert_eq!(z.notify_received(t, Some(1)), NotifyOutcome::CheckNow);
+        assert!(z.check_due(t));
+        z.check_started(t);
+        assert_eq!(
+            z.soa_answered(t, 1, None, Jitter::NONE),
+            SoaVerdict::Unchanged
+        );
+        assert_eq!(z.state(t), TimerState::Fresh);
+        // Healthy again: a NOTIFY for our own serial is nothing new.
+        assert_eq!(z.notify_received(t, Some(1)), NotifyOutcome::AlreadyCurrent);
+        // Failing but not expired: any NOTIFY checks at once.
+        let later = at(15 * DAY);
+        z.check_started(later);
+        z.attempt_failed(later, Jitter::NONE);
+        assert_eq!(z.notify_received(later, Some(1)), NotifyOutcome::CheckNow);
+    }
+
+    #[test]
+    fn restore_clamps_stored_times() {
+        let now = at(DAY);
+        // A contact in the future counts as now.
+        let stored = StoredTimers {
+            last_contact: Some(at(1000 * DAY)),
+            refresh_due: at(1000 * DAY),
+            expire_at: Some(at(2000 * DAY)),
+            source: Source::Transfer,
         };
-        let z = transferred(soa(1), b);
-        assert_eq!(z.state(at(14 * DAY - 1)), TimerState::Fresh);
-        assert_eq!(z.state(at(14 * DAY)), TimerState::ExpiredServing);
-        assert!(z.is_served(at(20 * DAY)));
-        assert!(z.is_expired(at(20 * DAY)));
-        let st = z.status(at(20 * DAY));
-        assert_eq!(st.state, TimerState::ExpiredServing);
-        assert!(st.served);
+        let r = ZoneTimers::restore(soa(1), bounds(), stored, now);
+        assert_eq!(r.last_contact(), Some(now));
+        assert_eq!(r.expire_at(), Some(now.saturating_add(secs(90 * DAY))));
+        assert!(r.next_due(now).unwrap() <= now.saturating_add(secs(2 * HOUR)));
+        // An expiry far out without a contact is held to max_expire.
+        let stored = StoredTimers {
+            last_contact: None,
+            expire_at: Some(UnixTime(4_102_444_800)),
+            ..stored
+        };
+        let r = ZoneTimers::restore(soa(1), bounds(), stored, now);
+        assert_eq!(r.expire_at(), Some(now.saturating_add(secs(90 * DAY))));
     }
 
     #[test]
@@ -819,13 +867,13 @@ mod tests {
     #[test]
     fn restart_with_stored_state() {
         let b = bounds();
-        let z = transferred(soa(9), b.clone());
+        let z = transferred(soa(9), b);
         let stored = z.stored();
         assert_eq!(stored.expire_at, Some(at(14 * DAY)));
 
         // Down for 4 days: 10 days left after the restart.
         let now = at(4 * DAY);
-        let r = ZoneTimers::restore(soa(9), b.clone(), stored, now);
+        let r = ZoneTimers::restore(soa(9), b, stored, now);
         assert_eq!(r.expires_in(now), Some(secs(10 * DAY)));
         assert_eq!(r.expire_at(), Some(at(14 * DAY)));
         assert_eq!(r.state(now), TimerState::Fresh);
@@ -834,14 +882,14 @@ mod tests {
 
         // Down for 15 days: comes up expired.
         let now = at(15 * DAY);
-        let r = ZoneTimers::restore(soa(9), b.clone(), stored, now);
+        let r = ZoneTimers::restore(soa(9), b, stored, now);
         assert_eq!(r.state(now), TimerState::Expired);
-        assert!(!r.is_served(now));
+        assert!(r.is_expired(now));
         assert!(r.check_due(now));
 
         // Restarted an hour later: the refresh stays one hour away.
         let now = at(HOUR);
-        let r = ZoneTimers::restore(soa(9), b.clone(), stored, now);
+        let r = ZoneTimers::restore(soa(9), b, stored, now);
         assert_eq!(r.next_due(now), Some(at(2 * HOUR)));
 
         // The whole round trip keeps every stored field.
@@ -851,13 +899,13 @@ mod tests {
     #[test]
     fn restore_applies_changed_bounds() {
         let b = bounds();
-        let z = transferred(soa(9), b.clone());
+        let z = transferred(soa(9), b);
         let stored = z.stored();
         let now = at(HOUR);
         let tight = TimerBounds {
             max_expire: secs(3 * DAY),
             max_refresh: secs(10 * MIN),
-            ..b.clone()
+            ..b
         };
         let r = ZoneTimers::restore(soa(9), tight, stored, now);
         assert_eq!(r.expire_at(), Some(at(3 * DAY)));
@@ -882,15 +930,15 @@ mod tests {
             retry: HOUR as u32,
             expire: 41 * DAY as u32,
         };
-        let mut z = transferred(s, b.clone());
+        let mut z = transferred(s, b);
         let mut now = T0;
         let mut attempts = 0u32;
         let mut restarted = false;
-        while z.is_served(now) {
+        while !z.is_expired(now) {
             now = z.next_due(now).unwrap();
             // Halfway through, the server restarts from its stored state.
             if !restarted && now >= at(20 * DAY) {
-                z = ZoneTimers::restore(s, b.clone(), z.stored(), now);
+                z = ZoneTimers::restore(s, b, z.stored(), now);
                 restarted = true;
             }
             if z.check_due(now) {
@@ -955,11 +1003,11 @@ mod tests {
             z.attempt_failed(now, Jitter::NONE);
         }
         assert_eq!(z.state(now), TimerState::Retrying);
-        assert!(z.is_served(now));
+        assert!(!z.is_expired(now));
         // Survives a restart as a seed without expiry.
         let mut z = ZoneTimers::restore(soa(3), bounds(), z.stored(), now);
         assert_eq!(z.expire_at(), None);
-        assert!(z.is_served(at(1000 * DAY)));
+        assert!(!z.is_expired(at(1000 * DAY)));
         // The primary confirms the seed's serial: the expiry clock starts.
         z.check_started(now);
         assert_eq!(

@@ -8,12 +8,11 @@
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::wire::{self, CLASS_IN, Message, OPCODE_QUERY, WireError, WireRecord};
+/// Limits for what a primary may send; the config defines them.
+pub use crate::zone::Limits;
 use crate::zone::key::{MAX_NAME, WireName};
 use crate::zone::raw::name_to_wire;
-use crate::zone::{BuildLimits, ZoneBuilder, ZoneError};
-
-/// Limits for what a primary may send; the config defines them.
-pub use crate::config::Limits;
+use crate::zone::{RawRecords, ZoneBuilder, ZoneError};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InterpError {
@@ -60,13 +59,40 @@ pub enum InterpError {
     TooManyBytes { limit: u64 },
 }
 
-/// One IXFR difference sequence: the changes from `old_soa` to `new_soa`.
+/// One IXFR difference sequence: the changes from `old_soa` to `new_soa`,
+/// in wire form (a difference costs what it holds, not 272 octets a
+/// record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IxfrDiff {
     pub old_soa: Record,
     pub new_soa: Record,
-    pub deleted: Vec<Record>,
-    pub added: Vec<Record>,
+    pub deleted: RawRecords,
+    pub added: RawRecords,
+}
+
+impl IxfrDiff {
+    pub fn new(old_soa: Record, new_soa: Record) -> Self {
+        IxfrDiff {
+            old_soa,
+            new_soa,
+            deleted: RawRecords::new(),
+            added: RawRecords::new(),
+        }
+    }
+
+    /// Octets held, for the bounds on what is kept.
+    pub fn size(&self) -> usize {
+        self.deleted.size() + self.added.size() + 2 * 128
+    }
+
+    /// Records deleted and added, not counting the SOAs.
+    pub fn len(&self) -> usize {
+        self.deleted.len() + self.added.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +174,7 @@ fn soa_serial(rec: &Record) -> Option<u32> {
 
 impl Interpreter {
     pub fn new(zone: Name, query_id: u16, request: Request, limits: Limits) -> Self {
-        let records = ZoneBuilder::new(&zone, &BuildLimits::from(&limits));
+        let records = ZoneBuilder::new(&zone, &limits);
         Interpreter {
             zone_key: WireName::from_name(&zone),
             zone,
@@ -195,9 +221,24 @@ impl Interpreter {
             if self.is_done() {
                 return Err(InterpError::ExtraData(msg.answers.len() - i));
             }
-            // The bulk of an AXFR goes straight into wire form.
-            if matches!(self.state, State::Full) && wr.rtype != RecordType::SOA {
-                self.add_full_wire(wr)?;
+            // The bulk of a transfer goes straight into wire form.
+            if wr.rtype != RecordType::SOA
+                && matches!(
+                    self.state,
+                    State::Full | State::Deleting(_) | State::Adding(_)
+                )
+            {
+                let (owner, len) = self.checked_owner(wr)?;
+                self.count()?;
+                let (owner, rtype) = (&owner[..len], u16::from(wr.rtype));
+                match &mut self.state {
+                    State::Full => self
+                        .records
+                        .push(owner, rtype, CLASS_IN, wr.ttl, &wr.rdata)?,
+                    State::Deleting(d) => d.deleted.push(owner, rtype, CLASS_IN, wr.ttl, &wr.rdata),
+                    State::Adding(d) => d.added.push(owner, rtype, CLASS_IN, wr.ttl, &wr.rdata),
+                    _ => unreachable!("checked above"),
+                }
                 continue;
             }
             let rec = self.check_record(wr)?;
@@ -297,9 +338,9 @@ impl Interpreter {
         Ok(())
     }
 
-    /// [`Interpreter::add_full`] without making a hickory record: the
-    /// checks of [`Interpreter::check_record`] on the wire form.
-    fn add_full_wire(&mut self, wr: &WireRecord) -> Result<(), InterpError> {
+    /// The checks of [`Interpreter::check_record`] on the wire form, without
+    /// making a hickory record: the owner, uncompressed, and its length.
+    fn checked_owner(&self, wr: &WireRecord) -> Result<([u8; MAX_NAME], usize), InterpError> {
         if wr.class != CLASS_IN {
             return Err(InterpError::WrongClass {
                 name: wr.name.to_string(),
@@ -309,8 +350,7 @@ impl Interpreter {
         }
         let mut owner = [0u8; MAX_NAME];
         let len = name_to_wire(&wr.name, &mut owner);
-        let owner = &owner[..len];
-        let key = WireName::from_wire(owner).map(|(k, _)| k);
+        let key = WireName::from_wire(&owner[..len]).map(|(k, _)| k);
         let zl = self.zone_key.labels();
         let in_zone = key
             .as_ref()
@@ -328,10 +368,7 @@ impl Interpreter {
                 reason,
             }
         })?;
-        self.count()?;
-        self.records
-            .push(owner, u16::from(wr.rtype), CLASS_IN, wr.ttl, &wr.rdata)?;
-        Ok(())
+        Ok((owner, len))
     }
 
     fn is_opening_soa(&self, rec: &Record) -> bool {
@@ -366,12 +403,7 @@ impl Interpreter {
                 };
                 if is_soa && soa_serial(&rec) == Some(our) {
                     // Incremental: this is SOA(old) of the first diff.
-                    self.state = State::Deleting(IxfrDiff {
-                        old_soa: rec,
-                        new_soa: opening,
-                        deleted: Vec::new(),
-                        added: Vec::new(),
-                    });
+                    self.state = State::Deleting(IxfrDiff::new(rec, opening));
                 } else if is_soa {
                     // SOA right after SOA: an AXFR-style answer of an empty
                     // zone would close here, anything else is malformed.
@@ -412,7 +444,7 @@ impl Interpreter {
                     self.state = State::Adding(diff);
                 } else {
                     self.count()?;
-                    diff.deleted.push(rec);
+                    diff.deleted.push_record(&rec);
                     self.state = State::Deleting(diff);
                 }
             }
@@ -433,16 +465,11 @@ impl Interpreter {
                     self.state = if ended_at_newest {
                         State::Done
                     } else {
-                        State::Deleting(IxfrDiff {
-                            old_soa: rec,
-                            new_soa: opening,
-                            deleted: Vec::new(),
-                            added: Vec::new(),
-                        })
+                        State::Deleting(IxfrDiff::new(rec, opening))
                     };
                 } else {
                     self.count()?;
-                    diff.added.push(rec);
+                    diff.added.push_record(&rec);
                     self.state = State::Adding(diff);
                 }
             }
@@ -723,14 +750,23 @@ mod tests {
             (diffs[0].old_soa.clone(), diffs[0].new_soa.clone()),
             (soa(1), soa(2))
         );
-        assert_eq!(diffs[0].deleted, vec![a("old.example.com.", 1)]);
-        assert_eq!(diffs[0].added, vec![a("new.example.com.", 2)]);
+        assert_eq!(
+            diffs[0].deleted.to_records().unwrap(),
+            vec![a("old.example.com.", 1)]
+        );
+        assert_eq!(
+            diffs[0].added.to_records().unwrap(),
+            vec![a("new.example.com.", 2)]
+        );
         assert_eq!(
             (diffs[1].old_soa.clone(), diffs[1].new_soa.clone()),
             (soa(2), soa(3))
         );
         assert!(diffs[1].deleted.is_empty());
-        assert_eq!(diffs[1].added, vec![a("newer.example.com.", 3)]);
+        assert_eq!(
+            diffs[1].added.to_records().unwrap(),
+            vec![a("newer.example.com.", 3)]
+        );
 
         let t = run(ixfr(3), &[imsg(&[soa(3)])]).unwrap();
         assert_eq!(t.data, TransferData::UpToDate(Box::new(soa(3))));
@@ -740,7 +776,7 @@ mod tests {
         assert_eq!(
             t.data,
             TransferData::Full({
-                let mut b = ZoneBuilder::new(&n("example.com."), &BuildLimits::default());
+                let mut b = ZoneBuilder::new(&n("example.com."), &Limits::default());
                 b.push_record(&soa(3)).unwrap();
                 b.push_record(&a("www.example.com.", 1)).unwrap();
                 Box::new(b)

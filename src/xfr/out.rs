@@ -228,12 +228,17 @@ impl Content {
         match self {
             Content::Full(z) => Box::new(z.records().chain(iter::once(z.soa().clone()))),
             Content::Incremental { current, diffs } => {
+                let records = |raw: &'_ crate::zone::RawRecords| {
+                    raw.iter()
+                        .filter_map(|r| r.to_record().ok())
+                        .collect::<Vec<_>>()
+                };
                 let mut v = vec![current.soa().clone()];
                 for d in diffs {
                     v.push(d.old_soa.clone());
-                    v.extend(d.deleted.iter().cloned());
+                    v.extend(records(&d.deleted));
                     v.push(d.new_soa.clone());
-                    v.extend(d.added.iter().cloned());
+                    v.extend(records(&d.added));
                 }
                 v.push(current.soa().clone());
                 Box::new(v.into_iter())

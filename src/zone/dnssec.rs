@@ -9,6 +9,7 @@
 //! each searched by bisection: never a scan on the query path.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use smallvec::SmallVec;
@@ -112,7 +113,8 @@ enum Denial {
 /// What answering with DNSSEC records needs beyond the plain snapshot.
 #[derive(Debug)]
 pub struct Signed {
-    denial: Denial,
+    /// Shared by the next snapshot when a change leaves the chain alone.
+    denial: Arc<Denial>,
     /// The apex SOA's RRSIGs with the TTL of the negative-answer SOA.
     negative_soa_sigs: Vec<Record>,
 }
@@ -120,6 +122,13 @@ pub struct Signed {
 impl Signed {
     /// `None` for an unsigned zone (no RRSIG over the apex SOA).
     pub(super) fn build(zone: &Zone) -> Option<Signed> {
+        Signed::rebuild(zone, None)
+    }
+
+    /// [`Signed::build`] for a snapshot made from another by a change that
+    /// left every NSEC and NSEC3 record where it was: `previous` (that
+    /// snapshot's) lends its chain, which names the same node numbers.
+    pub(super) fn rebuild(zone: &Zone, previous: Option<&Signed>) -> Option<Signed> {
         let apex = zone.apex_node();
         let (set, lo, hi) = apex.sigs(RecordType::SOA)?;
         let owner = apex.name();
@@ -130,22 +139,29 @@ impl Signed {
                 r
             })
             .collect();
-        let denial = if apex.rrset(RecordType::NSEC).is_some() {
-            let mut owners: Vec<(Box<[u8]>, u32)> = zone
-                .index
-                .iter()
-                .filter(|&(_, id)| zone.nodes[id as usize].rrset(RecordType::NSEC).is_some())
-                .map(|(k, id)| (Box::from(k), id))
-                .collect();
-            owners.sort_by(|a, b| canonical_cmp(&a.0, &b.0));
-            Denial::Nsec(owners)
-        } else {
-            nsec3_chain(zone)
+        let denial = match previous {
+            Some(p) => p.denial.clone(),
+            None => Arc::new(denial_chain(zone)),
         };
         Some(Signed {
             denial,
             negative_soa_sigs,
         })
+    }
+}
+
+fn denial_chain(zone: &Zone) -> Denial {
+    if zone.apex_node().rrset(RecordType::NSEC).is_some() {
+        let mut owners: Vec<(Box<[u8]>, u32)> = zone
+            .index
+            .iter()
+            .filter(|&(_, id)| zone.nodes.get(id).rrset(RecordType::NSEC).is_some())
+            .map(|(k, id)| (Box::from(k), id))
+            .collect();
+        owners.sort_by(|a, b| canonical_cmp(&a.0, &b.0));
+        Denial::Nsec(owners)
+    } else {
+        nsec3_chain(zone)
     }
 }
 
@@ -166,7 +182,7 @@ fn nsec3_chain(zone: &Zone) -> Denial {
     let mut params = from_param;
     let mut chain = Vec::new();
     for (key, id) in zone.index.iter() {
-        let node = &zone.nodes[id as usize];
+        let node = zone.nodes.get(id);
         let Some(set) = node.rrset(RecordType::NSEC3) else {
             continue;
         };
@@ -272,7 +288,7 @@ impl Zone {
         } else {
             owners[i - 1].1
         };
-        &self.nodes[id as usize]
+        self.nodes.get(id)
     }
 
     fn nsec3_match<'z>(
@@ -285,7 +301,7 @@ impl Zone {
         chain
             .binary_search_by(|(c, _)| c.cmp(&h))
             .ok()
-            .map(|i| &self.nodes[chain[i].1 as usize])
+            .map(|i| self.nodes.get(chain[i].1))
     }
 
     /// The NSEC3 whose span covers the hash of `key` (RFC 5155 §7.2.1).
@@ -302,7 +318,7 @@ impl Zone {
         } else {
             chain[i - 1].1
         };
-        &self.nodes[id as usize]
+        self.nodes.get(id)
     }
 
     /// Closest provable encloser proof (RFC 5155 §7.2.1) for `wire`, starting
@@ -342,7 +358,7 @@ impl Zone {
             return;
         };
         let mut buf = [0u8; MAX_NAME];
-        match &signed.denial {
+        match &*signed.denial {
             Denial::None => {}
             Denial::Nsec(owners) => {
                 let cover = self.nsec_at_or_before(owners, wire.bytes());
@@ -376,7 +392,7 @@ impl Zone {
         let Some(signed) = self.signed_ref() else {
             return;
         };
-        match &signed.denial {
+        match &*signed.denial {
             Denial::None => {}
             Denial::Nsec(owners) => {
                 if wildcard_ce.is_some() || node.rrset(RecordType::NSEC).is_none() {
@@ -426,7 +442,7 @@ impl Zone {
         let Some(signed) = self.signed_ref() else {
             return;
         };
-        match &signed.denial {
+        match &*signed.denial {
             Denial::None => {}
             Denial::Nsec(owners) => {
                 let cover = self.nsec_at_or_before(owners, wire.bytes());
@@ -451,7 +467,7 @@ impl Zone {
             self.push_proof(cut, RecordType::DS, ans);
             return;
         }
-        match &signed.denial {
+        match &*signed.denial {
             Denial::None => {}
             Denial::Nsec(_) => self.push_proof(cut, RecordType::NSEC, ans),
             Denial::Nsec3 { params, chain } => {

@@ -15,6 +15,8 @@ pub struct NameIndex {
     names: Vec<u8>,
     table: HashTable<(u32, u32)>,
     hasher: foldhash::fast::RandomState,
+    /// Octets of `names` that belong to removed names.
+    garbage: usize,
 }
 
 impl std::fmt::Debug for NameIndex {
@@ -61,6 +63,37 @@ impl NameIndex {
             .insert_unique(hash, (at, id), |&(at, _)| hasher.hash_one(name_at(buf, at)));
     }
 
+    /// Removes `key`, returning its node. The name's octets stay behind
+    /// until removed names make up half the buffer, then the buffer is
+    /// rewritten with the live names only.
+    pub fn remove(&mut self, key: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let names = &self.names;
+        let entry = self
+            .table
+            .find_entry(hash, |&(at, _)| name_at(names, at) == key)
+            .ok()?;
+        let ((_, id), _) = entry.remove();
+        self.garbage += key.len() + 1;
+        if self.garbage > 4096 && self.garbage * 2 > self.names.len() {
+            self.compact();
+        }
+        Some(id)
+    }
+
+    fn compact(&mut self) {
+        let mut fresh = NameIndex {
+            hasher: self.hasher.clone(),
+            ..NameIndex::default()
+        };
+        fresh.reserve(self.table.len());
+        for (key, id) in self.iter() {
+            fresh.insert(key, id);
+        }
+        fresh.shrink_to_fit();
+        *self = fresh;
+    }
+
     /// Every (name, node), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> {
         self.table
@@ -97,5 +130,15 @@ mod tests {
         ids.sort_unstable();
         assert_eq!(ids, (0..10_000).collect::<Vec<_>>());
         assert!(ix.iter().all(|(k, id)| ix.get(k) == Some(id)));
+        // Removing most names rewrites the buffer; the rest stay found.
+        for i in 0..9_000u32 {
+            let key = format!("\x05h{i:04}\x07example\x03com\x00");
+            assert_eq!(ix.remove(key.as_bytes()), Some(i));
+        }
+        assert_eq!(ix.remove(b"\x05h0001\x07example\x03com\x00"), None);
+        assert_eq!(ix.iter().count(), 1_000);
+        assert!(ix.names.len() < 1_000 * 24 * 2);
+        assert_eq!(ix.get(b"\x05h9999\x07example\x03com\x00"), Some(9999));
+        assert_eq!(ix.get(b"\x05h0042\x07example\x03com\x00"), None);
     }
 }

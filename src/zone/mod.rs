@@ -6,12 +6,16 @@
 //! non-terminals get nodes of their own, so every step of RFC 1034 §4.3.2 is
 //! one hash probe: lookups cost O(labels), whatever the zone's size.
 
+mod apply;
 pub mod dnssec;
 mod index;
 pub mod key;
 pub mod lookup;
 pub mod nsec3;
 pub mod raw;
+mod table;
+
+use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
@@ -19,6 +23,9 @@ use crate::rr;
 use index::NameIndex;
 use key::{WireName, key_labels, key_of};
 pub use raw::{RawRecords, RawRr};
+use table::NodeTable;
+
+pub use apply::{ApplyError, Step};
 
 pub use lookup::{Answer, Item, Outcome};
 
@@ -90,33 +97,9 @@ pub enum ZoneError {
 }
 
 /// Limits a zone must stay within; a primary that sends more is broken or
-/// hostile (CVE-2024-1737 made the per-name limits matter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuildLimits {
-    pub max_records: usize,
-    pub max_rrset_records: usize,
-    pub max_types_per_name: usize,
-}
-
-impl From<&crate::config::Limits> for BuildLimits {
-    fn from(l: &crate::config::Limits) -> Self {
-        BuildLimits {
-            max_records: l.max_records,
-            max_rrset_records: l.max_rrset_records,
-            max_types_per_name: l.max_types_per_name,
-        }
-    }
-}
-
-impl Default for BuildLimits {
-    fn default() -> Self {
-        BuildLimits {
-            max_records: 5_000_000,
-            max_rrset_records: 10_000,
-            max_types_per_name: 100,
-        }
-    }
-}
+/// hostile (CVE-2024-1737 made the per-name limits matter). The transfer
+/// byte limit in the same struct is the transfer client's.
+pub use crate::config::Limits;
 
 /// One RRset of a node: its type, and where its records sit in the node's
 /// data (each record: TTL, RDATA length, RDATA), in the order the zone gave
@@ -200,13 +183,16 @@ const NSEC3_ONLY: u8 = 16;
 
 /// A name of the zone and everything it holds, in two allocations: the
 /// RRset headers, and one buffer with the owner followed by every record.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Node {
     data: Box<[u8]>,
     /// Sorted by type code; empty for an empty non-terminal.
     rrsets: Box<[RRset]>,
     owner_len: u8,
     flags: u8,
+    /// Names exactly one label below this one: what decides, when this
+    /// name loses its records, whether it stays as an empty non-terminal.
+    children: u32,
 }
 
 impl Node {
@@ -330,8 +316,8 @@ pub struct Zone {
     origin: Name,
     origin_key: Box<[u8]>,
     origin_labels: usize,
-    nodes: Vec<Node>,
-    index: NameIndex,
+    nodes: NodeTable,
+    index: Arc<NameIndex>,
     apex: u32,
     serial: u32,
     soa: Record,
@@ -343,6 +329,10 @@ pub struct Zone {
     /// The earliest RRSIG expiration in the zone (RFC 4034 §3.1.5 serial
     /// time), to warn before the served copy goes bogus.
     earliest_sig_expiration: Option<u32>,
+    /// Slots of `nodes` left empty by names an applied difference removed.
+    dead_nodes: usize,
+    /// Octets of node data: the size of the records in wire form.
+    data_bytes: usize,
     /// Unique to this snapshot in the process: what caches of answers
     /// made from it are keyed on (a pointer could be reused).
     generation: u64,
@@ -355,8 +345,9 @@ const PARALLEL_BUILD: usize = 100_000;
 
 /// Nodes built from one range of names, with what the build learnt.
 struct Nodes {
-    nodes: Vec<Node>,
+    nodes: NodeTable,
     record_count: usize,
+    data_bytes: usize,
     /// A cut or DNAME below the apex: something may be occluded.
     hiding: bool,
     earliest_sig_expiration: Option<u32>,
@@ -364,50 +355,55 @@ struct Nodes {
 
 impl Nodes {
     fn merge(&mut self, other: Nodes) {
-        self.nodes.extend(other.nodes);
+        self.nodes.append(other.nodes);
         self.record_count += other.record_count;
+        self.data_bytes += other.data_bytes;
         self.hiding |= other.hiding;
         self.earliest_sig_expiration =
-            match (self.earliest_sig_expiration, other.earliest_sig_expiration) {
-                (Some(a), Some(b)) => Some(if dnssec::serial_time_before(b, a) {
-                    b
-                } else {
-                    a
-                }),
-                (a, b) => a.or(b),
-            };
+            earlier_expiration(self.earliest_sig_expiration, other.earliest_sig_expiration);
     }
 }
 
-/// Pass 2 of [`ZoneBuilder::finish`] for the names `ids`, whose notes are
-/// `order` (in name order).
+/// What pass 2 of [`ZoneBuilder::finish`] reads, for every name.
+struct Pass2<'a> {
+    raw: &'a RawRecords,
+    owners: &'a [OwnerAt],
+    children: &'a [u32],
+    apex: u32,
+    limits: &'a Limits,
+    zone: &'a (dyn Fn() -> String + Sync),
+}
+
+/// Pass 2 for the names `ids`, whose notes are `order` (in name order).
 fn build_nodes(
-    raw: &RawRecords,
-    owners: &[OwnerAt],
+    pass: &Pass2<'_>,
     ids: std::ops::Range<usize>,
     order: &[(u32, u16, u32)],
-    apex: u32,
-    limits: &BuildLimits,
-    zone: &(dyn Fn() -> String + Sync),
 ) -> Result<Nodes, ZoneError> {
-    let text = |owner: &[u8]| raw::name_from_wire(owner).to_string();
+    let Pass2 {
+        raw,
+        owners,
+        children,
+        apex,
+        limits,
+        zone,
+    } = *pass;
     let mut out = Nodes {
-        nodes: Vec::with_capacity(ids.len()),
+        nodes: NodeTable::default(),
         record_count: 0,
+        data_bytes: 0,
         hiding: false,
         earliest_sig_expiration: None,
     };
     let mut next = 0;
-    let mut data: Vec<u8> = Vec::new();
-    let mut rrsets: Vec<RRset> = Vec::new();
+    let mut writer = NodeWriter::default();
     let mut group: Vec<u32> = Vec::new();
     let mut mine: Vec<(u32, u16, u32)> = Vec::new();
+    let mut records: Vec<(u32, &[u8])> = Vec::new();
     for id in ids {
         let owner_at = owners[id];
         let owner = &raw.at(owner_at.offset as usize).owner[owner_at.skip as usize..];
-        data.clear();
-        rrsets.clear();
-        data.extend_from_slice(owner);
+        writer.begin(owner);
         // This name's notes, by type and then as they came.
         let start = next;
         while next < order.len() && order[next].0 == id as u32 {
@@ -424,52 +420,135 @@ fn build_nodes(
                 group.push(mine[at].2);
                 at += 1;
             }
-            if rrsets.len() >= limits.max_types_per_name {
-                return Err(ZoneError::TooManyTypes {
-                    zone: zone(),
-                    owner: text(owner),
-                    count: rrsets.len() + 1,
-                    limit: limits.max_types_per_name,
-                });
-            }
-            if rtype == u16::from(RecordType::RRSIG) {
-                group.sort_by_key(|&o| dnssec::covered_raw(raw.at(o as usize).rdata));
-            }
-            let set = Zone::copy_rrset(raw, &group, rtype, owner, &mut data, limits).map_err(
-                |count| ZoneError::RrsetTooLarge {
-                    zone: zone(),
-                    owner: text(owner),
-                    rtype: RecordType::from(rtype),
-                    count,
-                    limit: limits.max_rrset_records,
-                },
-            )?;
-            out.record_count += set.count as usize;
-            if set.rtype == RecordType::RRSIG {
-                let sigs = Rdatas {
-                    data: &data[set.start as usize..set.end as usize],
-                    at: 0,
-                };
-                for exp in sigs.filter_map(|r| dnssec::expiration_raw(r.rdata)) {
-                    out.earliest_sig_expiration = Some(match out.earliest_sig_expiration {
-                        Some(e) if dnssec::serial_time_before(e, exp) => e,
-                        _ => exp,
-                    });
-                }
-            }
-            rrsets.push(set);
+            records.clear();
+            records.extend(group.iter().map(|&o| {
+                let r = raw.at(o as usize);
+                (r.ttl, r.rdata)
+            }));
+            writer.rrset(rtype, &mut records, limits, zone)?;
         }
-        let mut node = Node {
-            data: data.as_slice().into(),
-            rrsets: rrsets.as_slice().into(),
-            owner_len: owner.len() as u8,
-            flags: 0,
-        };
-        Zone::check_node(&mut node, id == apex as usize, zone)?;
-        out.hiding |= id != apex as usize && (node.is_cut() || node.has_dname());
+        let is_apex = id == apex as usize;
+        let (node, stats) = writer.finish(is_apex, children[id], zone)?;
+        out.record_count += stats.records;
+        out.earliest_sig_expiration =
+            earlier_expiration(out.earliest_sig_expiration, stats.earliest_sig_expiration);
+        out.hiding |= !is_apex && (node.is_cut() || node.has_dname());
+        out.data_bytes += node.data.len();
         out.nodes.push(node);
     }
     Ok(out)
+}
+
+/// The earlier of two RRSIG expiration times (RFC 4034 §3.1.5 serial time).
+fn earlier_expiration(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if dnssec::serial_time_before(b, a) {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What writing a node learnt about it.
+#[derive(Debug, Default, Clone, Copy)]
+struct NodeStats {
+    records: usize,
+    earliest_sig_expiration: Option<u32>,
+}
+
+/// Writes nodes one at a time, reusing its buffers: the owner, then each
+/// RRset in type order. The only way a node is made, by a build and by an
+/// applied difference alike.
+#[derive(Default)]
+struct NodeWriter {
+    data: Vec<u8>,
+    rrsets: Vec<RRset>,
+    owner_len: usize,
+    stats: NodeStats,
+}
+
+impl NodeWriter {
+    fn begin(&mut self, owner: &[u8]) {
+        self.data.clear();
+        self.rrsets.clear();
+        self.data.extend_from_slice(owner);
+        self.owner_len = owner.len();
+        self.stats = NodeStats::default();
+    }
+
+    fn owner_text(&self) -> String {
+        raw::name_from_wire(&self.data[..self.owner_len]).to_string()
+    }
+
+    /// Adds the RRset of `rtype` (types in increasing order), `records` as
+    /// (TTL, RDATA) in the zone's order; identical records are merged.
+    fn rrset(
+        &mut self,
+        rtype: u16,
+        records: &mut [(u32, &[u8])],
+        limits: &Limits,
+        zone: &dyn Fn() -> String,
+    ) -> Result<(), ZoneError> {
+        debug_assert!(
+            self.rrsets
+                .last()
+                .is_none_or(|s| u16::from(s.rtype) < rtype)
+        );
+        if self.rrsets.len() >= limits.max_types_per_name {
+            return Err(ZoneError::TooManyTypes {
+                zone: zone(),
+                owner: self.owner_text(),
+                count: self.rrsets.len() + 1,
+                limit: limits.max_types_per_name,
+            });
+        }
+        if rtype == u16::from(RecordType::RRSIG) {
+            // Node::sigs finds a type's signatures as one run.
+            records.sort_by_key(|&(_, rdata)| dnssec::covered_raw(rdata));
+        }
+        let set = Zone::copy_rrset(records, rtype, self.owner_len, &mut self.data, limits);
+        let set = set.map_err(|count| ZoneError::RrsetTooLarge {
+            zone: zone(),
+            owner: self.owner_text(),
+            rtype: RecordType::from(rtype),
+            count,
+            limit: limits.max_rrset_records,
+        })?;
+        self.stats.records += set.count as usize;
+        if set.rtype == RecordType::RRSIG {
+            let sigs = Rdatas {
+                data: &self.data[set.start as usize..set.end as usize],
+                at: 0,
+            };
+            for exp in sigs.filter_map(|r| dnssec::expiration_raw(r.rdata)) {
+                self.stats.earliest_sig_expiration =
+                    earlier_expiration(self.stats.earliest_sig_expiration, Some(exp));
+            }
+        }
+        self.rrsets.push(set);
+        Ok(())
+    }
+
+    /// The node, checked (see [`Zone::check_node`]); its OCCLUDED flag is
+    /// the caller's, as it depends on the names above.
+    fn finish(
+        &mut self,
+        is_apex: bool,
+        children: u32,
+        zone: &dyn Fn() -> String,
+    ) -> Result<(Node, NodeStats), ZoneError> {
+        let mut node = Node {
+            data: self.data.as_slice().into(),
+            rrsets: self.rrsets.as_slice().into(),
+            owner_len: self.owner_len as u8,
+            flags: 0,
+            children,
+        };
+        Zone::check_node(&mut node, is_apex, zone)?;
+        Ok((node, self.stats))
+    }
 }
 
 /// Where a node's owner is spelled: at `skip` octets into the owner of the
@@ -484,11 +563,7 @@ struct OwnerAt {
 impl Zone {
     /// Builds a snapshot from hickory records (zone files, IXFR results,
     /// tests); see [`Zone::build_raw`].
-    pub fn build(
-        origin: &Name,
-        records: Vec<Record>,
-        limits: &BuildLimits,
-    ) -> Result<Zone, ZoneError> {
+    pub fn build(origin: &Name, records: Vec<Record>, limits: &Limits) -> Result<Zone, ZoneError> {
         if records.len() > limits.max_records {
             return Err(ZoneError::TooManyRecords {
                 zone: origin.to_string(),
@@ -502,11 +577,7 @@ impl Zone {
     }
 
     /// Builds a snapshot from records in wire form; see [`ZoneBuilder`].
-    pub fn build_raw(
-        origin: &Name,
-        raw: RawRecords,
-        limits: &BuildLimits,
-    ) -> Result<Zone, ZoneError> {
+    pub fn build_raw(origin: &Name, raw: RawRecords, limits: &Limits) -> Result<Zone, ZoneError> {
         ZoneBuilder::from_raw(origin, raw, limits)?.finish()
     }
 }
@@ -525,7 +596,7 @@ pub struct ZoneBuilder {
     origin: Name,
     origin_key: Box<[u8]>,
     origin_labels: usize,
-    limits: BuildLimits,
+    limits: Limits,
     raw: RawRecords,
     index: NameIndex,
     owners: Vec<OwnerAt>,
@@ -559,7 +630,7 @@ impl PartialEq for ZoneBuilder {
 impl Eq for ZoneBuilder {}
 
 impl ZoneBuilder {
-    pub fn new(origin: &Name, limits: &BuildLimits) -> ZoneBuilder {
+    pub fn new(origin: &Name, limits: &Limits) -> ZoneBuilder {
         let origin = origin.to_lowercase();
         let origin_key = key_of(&origin);
         let origin_labels = key_labels(&origin_key);
@@ -582,7 +653,7 @@ impl ZoneBuilder {
     pub fn from_raw(
         origin: &Name,
         raw: RawRecords,
-        limits: &BuildLimits,
+        limits: &Limits,
     ) -> Result<ZoneBuilder, ZoneError> {
         let mut b = ZoneBuilder::new(origin, limits);
         if raw.len() > limits.max_records {
@@ -734,7 +805,10 @@ impl ZoneBuilder {
         let zone = || origin.to_string();
 
         // Empty non-terminals: every name between an owner and the apex
-        // exists (RFC 4592 §2.2.2), so it gets a node without data.
+        // exists (RFC 4592 §2.2.2), so it gets a node without data. The
+        // first ancestor looked at is the parent: counting it there gives
+        // every node's number of children without another probe.
+        let mut children = vec![0u32; owners.len()];
         for i in 0..deep.len() {
             let o = owners[deep[i] as usize];
             let Some(len) = key.read_wire(raw.at(o.offset as usize).owner) else {
@@ -742,10 +816,14 @@ impl ZoneBuilder {
             };
             let k = &key.bytes()[..len];
             let mut at = 0;
+            let mut parent_counted = false;
             for depth in (origin_labels + 1..key.labels()).rev() {
                 at += k[at] as usize + 1;
                 let ancestor = &k[at..];
-                if index.contains_key(ancestor) {
+                if let Some(id) = index.get(ancestor) {
+                    if !parent_counted {
+                        children[id as usize] += 1;
+                    }
                     break;
                 }
                 let id = owners.len() as u32;
@@ -754,6 +832,8 @@ impl ZoneBuilder {
                     offset: o.offset,
                     skip: at as u8,
                 });
+                children.push(u32::from(!parent_counted));
+                parent_counted = true;
                 if depth > origin_labels + 1 {
                     deep.push(id);
                 }
@@ -764,6 +844,9 @@ impl ZoneBuilder {
             Some(id) => id,
             None => return Err(ZoneError::NoSoa { zone: zone() }),
         };
+        // Every name one label below the apex is a child of the apex; the
+        // deeper ones were counted above.
+        children[apex as usize] += (owners.len() - deep.len() - 1) as u32;
 
         // Pass 2: each name's records, grouped by type, into its buffer.
         // Names are independent here: a big zone is done in two halves on
@@ -775,15 +858,24 @@ impl ZoneBuilder {
             order.sort_by_key(|o| o.0);
         }
         let ids = owners.len();
+        // The halves split on a chunk boundary so that joining them moves
+        // no node.
         let cut = if order.len() > PARALLEL_BUILD {
-            ids / 2
+            (ids / 2).next_multiple_of(table::CHUNK).min(ids)
         } else {
             ids
         };
         let split = order.partition_point(|o| (o.0 as usize) < cut);
-        let part = |ids: std::ops::Range<usize>, order: &[(u32, u16, u32)]| {
-            build_nodes(&raw, &owners, ids, order, apex, limits, &zone)
+        let pass = Pass2 {
+            raw: &raw,
+            owners: &owners,
+            children: &children,
+            apex,
+            limits,
+            zone: &zone,
         };
+        let part =
+            |ids: std::ops::Range<usize>, order: &[(u32, u16, u32)]| build_nodes(&pass, ids, order);
         let (first, second) = std::thread::scope(|scope| {
             let second = (cut < ids).then(|| scope.spawn(|| part(cut..ids, &order[split..])));
             let first = part(0..cut, &order[..split]);
@@ -797,13 +889,14 @@ impl ZoneBuilder {
         let Nodes {
             nodes,
             record_count,
+            data_bytes,
             hiding,
             earliest_sig_expiration,
         } = built;
         drop(order);
         drop(owners);
 
-        let apex_node = &nodes[apex as usize];
+        let apex_node = nodes.get(apex);
         let soa = apex_node
             .rrset(RecordType::SOA)
             .and_then(|s| apex_node.records(s).into_iter().next())
@@ -824,7 +917,7 @@ impl ZoneBuilder {
             origin_key,
             origin_labels,
             nodes,
-            index,
+            index: Arc::new(index),
             apex,
             serial,
             soa,
@@ -832,6 +925,8 @@ impl ZoneBuilder {
             record_count,
             signed: None,
             earliest_sig_expiration,
+            dead_nodes: 0,
+            data_bytes,
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         // Mark what lies below a cut or a DNAME: it is glue or occluded,
@@ -843,15 +938,14 @@ impl ZoneBuilder {
 }
 
 impl Zone {
-    /// Appends the distinct records at `offsets` of `raw` to `data` as one
-    /// RRset; `Err(count)` when there are more than the limit allows.
+    /// Appends the distinct records of `records` (TTL, RDATA) to `data` as
+    /// one RRset; `Err(count)` when there are more than the limit allows.
     fn copy_rrset(
-        raw: &RawRecords,
-        offsets: &[u32],
+        records: &[(u32, &[u8])],
         rtype: u16,
-        owner: &[u8],
+        owner_len: usize,
         data: &mut Vec<u8>,
-        limits: &BuildLimits,
+        limits: &Limits,
     ) -> Result<RRset, usize> {
         let start = data.len();
         let mut count = 0usize;
@@ -860,14 +954,13 @@ impl Zone {
         // Small sets compare pairwise; big ones by hash, so a 10,000-record
         // RRset is not 50 million comparisons.
         let mut seen: Option<std::collections::HashSet<std::borrow::Cow<'_, [u8]>>> =
-            (offsets.len() > 16).then(Default::default);
-        for (i, &o) in offsets.iter().enumerate() {
-            let r = raw.at(o as usize);
+            (records.len() > 16).then(Default::default);
+        for (i, &(rttl, rdata)) in records.iter().enumerate() {
             let dup = match &mut seen {
-                Some(seen) => !seen.insert(raw::rdata_key(rtype, r.rdata)),
-                None => offsets[..i]
+                Some(seen) => !seen.insert(crate::canonical::rdata_key(rtype, rdata)),
+                None => records[..i]
                     .iter()
-                    .any(|&p| raw::same_rdata(rtype, raw.at(p as usize).rdata, r.rdata)),
+                    .any(|&(_, p)| crate::canonical::same_rdata(rtype, p, rdata)),
             };
             if dup {
                 continue;
@@ -876,11 +969,11 @@ impl Zone {
                 return Err(count + 1);
             }
             count += 1;
-            ttl.get_or_insert(r.ttl);
-            wire_len += owner.len() + 10 + r.rdata.len();
-            data.extend_from_slice(&r.ttl.to_be_bytes());
-            data.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
-            data.extend_from_slice(r.rdata);
+            ttl.get_or_insert(rttl);
+            wire_len += owner_len + 10 + rdata.len();
+            data.extend_from_slice(&rttl.to_be_bytes());
+            data.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            data.extend_from_slice(rdata);
         }
         Ok(RRset {
             rtype: RecordType::from(rtype),
@@ -963,10 +1056,11 @@ impl Zone {
     /// than one label below the apex, the only ones a cut below the apex can
     /// hide; `hiding` says whether there is any such cut or DNAME.
     fn mark_occluded(&mut self, deep: &[u32], hiding: bool) {
-        if self.nodes[self.apex as usize].has_dname() {
+        if self.nodes.get(self.apex).has_dname() {
             // Everything below a DNAME at the apex is occluded.
+            let apex = self.apex as usize;
             for (id, node) in self.nodes.iter_mut().enumerate() {
-                if id != self.apex as usize {
+                if id != apex {
                     node.flags |= OCCLUDED;
                 }
             }
@@ -978,16 +1072,13 @@ impl Zone {
         let mut occluded = Vec::new();
         let mut key = WireName::new();
         for &id in deep {
-            if key
-                .read_wire(self.nodes[id as usize].owner_wire())
-                .is_none()
-            {
+            if key.read_wire(self.nodes.get(id).owner_wire()).is_none() {
                 continue;
             }
             // Ancestors strictly between the name and the apex.
             for depth in self.origin_labels + 1..key.labels() {
                 if let Some(a) = self.index.get(key.suffix(depth)) {
-                    let anc = &self.nodes[a as usize];
+                    let anc = self.nodes.get(a);
                     if anc.is_cut() || anc.has_dname() {
                         occluded.push(id);
                         break;
@@ -996,7 +1087,7 @@ impl Zone {
             }
         }
         for id in occluded {
-            self.nodes[id as usize].flags |= OCCLUDED;
+            self.nodes.get_mut(id).flags |= OCCLUDED;
         }
     }
 
@@ -1028,8 +1119,13 @@ impl Zone {
         self.record_count
     }
 
+    /// Octets the records take in wire form, owners counted once a name.
+    pub fn wire_size(&self) -> usize {
+        self.data_bytes
+    }
+
     pub fn apex_node(&self) -> &Node {
-        &self.nodes[self.apex as usize]
+        self.nodes.get(self.apex)
     }
 
     pub fn origin_labels(&self) -> usize {
@@ -1038,7 +1134,7 @@ impl Zone {
 
     /// The node at exactly this key, if the name exists (data or ENT).
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
-        self.index.get(key).map(|id| &self.nodes[id as usize])
+        self.index.get(key).map(|id| self.nodes.get(id))
     }
 
     /// The node of a name, whatever its case.
@@ -1061,6 +1157,19 @@ impl Zone {
                 .flat_map(move |s| raw_of(n, s))
         });
         soa.chain(rest)
+    }
+
+    /// The earliest RRSIG expiration, read from every signature.
+    fn scan_earliest_sig_expiration(&self) -> Option<u32> {
+        let mut earliest = None;
+        for node in self.nodes.iter() {
+            if let Some(set) = node.rrset(RecordType::RRSIG) {
+                for r in node.rdatas(set) {
+                    earliest = earlier_expiration(earliest, dnssec::expiration_raw(r.rdata));
+                }
+            }
+        }
+        earliest
     }
 
     /// Every record as a hickory record, SOA first (made one at a time).

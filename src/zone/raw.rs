@@ -7,8 +7,6 @@
 //! case), and the snapshot keeps each name's records as bytes too. hickory
 //! records are made from these bytes only where a slow path needs them.
 
-use std::borrow::Cow;
-
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::key::MAX_NAME;
@@ -103,6 +101,33 @@ impl RawRecords {
     /// The record starting at `offset` (as [`RawIter::offset`] gave it).
     pub fn at(&self, offset: usize) -> RawRr<'_> {
         read_entry(&self.buf, offset).0
+    }
+
+    /// The records as stored, for writing them out whole (the journal).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Records from [`RawRecords::as_bytes`] of an earlier run; `None` when
+    /// `buf` is not a sequence of `count` well-formed entries.
+    pub fn from_bytes(buf: Vec<u8>, count: usize) -> Option<RawRecords> {
+        let mut at = 0;
+        let mut n = 0;
+        while at < buf.len() {
+            let olen = *buf.get(at)? as usize;
+            let owner = buf.get(at + 1..at + 1 + olen)?;
+            if name_len(owner) != Some(olen) {
+                return None;
+            }
+            let p = at + 1 + olen;
+            let rdlen = u16::from_be_bytes(buf.get(p + 8..p + 10)?.try_into().ok()?) as usize;
+            at = p + 10 + rdlen;
+            if at > buf.len() {
+                return None;
+            }
+            n += 1;
+        }
+        (n == count).then_some(RawRecords { buf, count })
     }
 
     /// Everything as hickory records (tests, small zones, slow paths).
@@ -233,67 +258,6 @@ pub fn name_len(wire: &[u8]) -> Option<usize> {
     }
 }
 
-/// Where the names are in the RDATA of the types whose names compare and
-/// compress as names (RFC 3597 §4): `(prefix, names)` for NS, CNAME, PTR,
-/// MX and SOA, the types Outpost reads.
-fn name_layout(rtype: u16) -> Option<(usize, usize)> {
-    match rtype {
-        2 | 5 | 12 => Some((0, 1)),
-        15 => Some((2, 1)),
-        6 => Some((0, 2)),
-        _ => None,
-    }
-}
-
-/// Whether two RDATA of `rtype` are the same record (RFC 2181 §5): names
-/// in the types Outpost reads compare without regard to case, everything
-/// else octet for octet.
-pub fn same_rdata(rtype: u16, a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    if a == b {
-        return true;
-    }
-    match name_layout(rtype) {
-        None => false,
-        Some((prefix, names)) => {
-            if a[..prefix] != b[..prefix] {
-                return false;
-            }
-            let mut at = prefix;
-            for _ in 0..names {
-                let (Some(la), Some(lb)) = (name_len(&a[at..]), name_len(&b[at..])) else {
-                    return false;
-                };
-                if la != lb || !a[at..at + la].eq_ignore_ascii_case(&b[at..at + la]) {
-                    return false;
-                }
-                at += la;
-            }
-            a[at..] == b[at..]
-        }
-    }
-}
-
-/// The form of RDATA two equal records share, for hashing: names of the
-/// types Outpost reads lowercased.
-pub fn rdata_key(rtype: u16, rdata: &[u8]) -> Cow<'_, [u8]> {
-    match name_layout(rtype) {
-        None => Cow::Borrowed(rdata),
-        Some((prefix, names)) => {
-            let mut v = rdata.to_vec();
-            let mut at = prefix.min(v.len());
-            for _ in 0..names {
-                let Some(l) = name_len(&v[at..]) else { break };
-                v[at..at + l].make_ascii_lowercase();
-                at += l;
-            }
-            Cow::Owned(v)
-        }
-    }
-}
-
 /// Checks RDATA of the types Outpost reads (A, AAAA, NS, CNAME, MX, PTR,
 /// SOA) for the shape the answer engine relies on; other types are opaque.
 pub fn check_rdata(rtype: u16, rdata: &[u8]) -> Result<(), String> {
@@ -338,20 +302,20 @@ mod tests {
         let back = raw.iter().next().unwrap();
         assert_eq!(back.owner, b"\x03Www\x07Example\x03com\x00");
         assert_eq!(back.to_record().unwrap(), r);
-        assert!(same_rdata(15, b"\x00\x0a\x02MX\x00", b"\x00\x0a\x02mx\x00"));
-        assert!(!same_rdata(
-            15,
-            b"\x00\x0a\x02MX\x00",
-            b"\x00\x0b\x02mx\x00"
-        ));
-        // Octets that look like letters outside a name still count.
-        assert!(!same_rdata(
-            15,
-            b"\x00\x41\x02mx\x00",
-            b"\x00\x61\x02mx\x00"
-        ));
-        assert!(!same_rdata(16, b"\x02ab", b"\x02AB"));
-        assert_eq!(&*rdata_key(5, b"\x02AB\x00"), b"\x02ab\x00");
+    }
+
+    #[test]
+    fn bytes_round_trip_and_validation() {
+        let mut raw = RawRecords::new();
+        raw.push(b"\x03www\x00", 1, 1, 60, &[192, 0, 2, 1]);
+        raw.push(b"\x00", 16, 1, 60, b"\x02hi");
+        let back = RawRecords::from_bytes(raw.as_bytes().to_vec(), 2).unwrap();
+        assert_eq!(back, raw);
+        assert!(RawRecords::from_bytes(raw.as_bytes().to_vec(), 3).is_none());
+        let mut cut = raw.as_bytes().to_vec();
+        cut.pop();
+        assert!(RawRecords::from_bytes(cut, 2).is_none());
+        assert!(RawRecords::from_bytes(vec![9, 1, 2], 1).is_none());
     }
 
     #[test]

@@ -157,7 +157,7 @@ fn zone_records() -> Vec<Record> {
 }
 
 fn zone() -> Zone {
-    Zone::build(&n("example.com."), zone_records(), &BuildLimits::default()).unwrap()
+    Zone::build(&n("example.com."), zone_records(), &Limits::default()).unwrap()
 }
 
 fn types<'a>(ans: &Answer<'a>, items: &[Item<'a>]) -> Vec<(String, RecordType)> {
@@ -377,7 +377,7 @@ fn any_over_udp_is_one_rrset() {
 #[test]
 fn build_rejects_bad_zones() {
     let origin = n("example.com.");
-    let limits = BuildLimits::default();
+    let limits = Limits::default();
     let mut out = zone_records();
     out.push(rec(
         "www.example.net.",
@@ -426,7 +426,7 @@ fn build_rejects_bad_zones() {
         Err(ZoneError::CnameAndOther { .. })
     ));
 
-    let tight = BuildLimits {
+    let tight = Limits {
         max_rrset_records: 2,
         ..limits
     };
@@ -434,7 +434,7 @@ fn build_rejects_bad_zones() {
         Zone::build(&origin, zone_records(), &tight),
         Err(ZoneError::RrsetTooLarge { .. })
     ));
-    let tight = BuildLimits {
+    let tight = Limits {
         max_types_per_name: 2,
         ..limits
     };
@@ -442,7 +442,7 @@ fn build_rejects_bad_zones() {
         Zone::build(&origin, zone_records(), &tight),
         Err(ZoneError::TooManyTypes { .. })
     ));
-    let tight = BuildLimits {
+    let tight = Limits {
         max_records: 3,
         ..limits
     };
@@ -460,7 +460,7 @@ fn duplicates_merged_and_records_listed_soa_first() {
         300,
         RData::A(A(Ipv4Addr::new(192, 0, 2, 80))),
     ));
-    let z = Zone::build(&n("example.com."), recs, &BuildLimits::default()).unwrap();
+    let z = Zone::build(&n("example.com."), recs, &Limits::default()).unwrap();
     assert_eq!(z.record_count(), zone_records().len());
     let all: Vec<_> = z.records().collect();
     assert_eq!(all.len(), z.record_count());
@@ -480,7 +480,7 @@ fn big_zone_nxdomain_is_a_probe_not_a_scan() {
             RData::A(A(Ipv4Addr::from(i))),
         ));
     }
-    let z = Zone::build(&n("example.com."), recs, &BuildLimits::default()).unwrap();
+    let z = Zone::build(&n("example.com."), recs, &Limits::default()).unwrap();
     for i in 0..1000 {
         let a = z.lookup(
             &n(&format!("missing{i}.example.com.")),
@@ -585,12 +585,7 @@ fn signed_records(extra_owners: &[String]) -> Vec<Record> {
 }
 
 fn signed_zone() -> Zone {
-    Zone::build(
-        &n("example.com."),
-        signed_records(&[]),
-        &BuildLimits::default(),
-    )
-    .unwrap()
+    Zone::build(&n("example.com."), signed_records(&[]), &Limits::default()).unwrap()
 }
 
 fn all<'a, 'z: 'a>(ans: &'a Answer<'z>, items: &'a [Item<'z>]) -> Vec<Record> {
@@ -689,7 +684,7 @@ fn nsec3_owners_are_not_names_of_the_zone() {
     let mut w = vec![1, 0, 0, 0, 0, 20];
     w.extend_from_slice(&[0u8; 20]);
     recs.push(raw(owner, RecordType::NSEC3, w));
-    let z = Zone::build(&n("example.com."), recs, &BuildLimits::default()).unwrap();
+    let z = Zone::build(&n("example.com."), recs, &Limits::default()).unwrap();
     let ans = z.lookup(&n(owner), RecordType::A, false);
     assert_eq!(ans.outcome, Outcome::NxDomain);
 }
@@ -706,7 +701,7 @@ fn nsec_cover_search_matches_brute_force_on_a_big_zone() {
     let z = Zone::build(
         &n("example.com."),
         signed_records(&owners),
-        &BuildLimits::default(),
+        &Limits::default(),
     )
     .unwrap();
     let rev = |s: &Name| -> Vec<Vec<u8>> {

@@ -63,10 +63,19 @@ pub fn parse_file_raw(
         file: path.display().to_string(),
         source,
     })?;
+    parse_bytes_raw(&data, path, origin)
+}
+
+/// [`parse_file_raw`] for the contents of `path`, already read.
+pub fn parse_bytes_raw(
+    data: &[u8],
+    path: &Path,
+    origin: &Name,
+) -> Result<crate::zone::RawRecords, ZoneFileError> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut p = Parser::default();
     p.parse(
-        &data,
+        data,
         &path.display().to_string(),
         &dir,
         text::name_wire(origin),
