@@ -48,16 +48,20 @@ pub enum ControlError {
     Malformed { addr: SocketAddr },
 }
 
-/// Serves the control endpoint until `shutdown` fires.
+/// Serves the control endpoint until `shutdown` fires; returns the address
+/// bound (port 0 resolved).
 pub async fn serve(
     addr: SocketAddr,
     daemon: Arc<Daemon>,
     shutdown: CancellationToken,
-) -> Result<(), ControlError> {
+) -> Result<SocketAddr, ControlError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|error| ControlError::Bind { addr, error })?;
-    info!(%addr, "control endpoint listening");
+    let bound = listener
+        .local_addr()
+        .map_err(|error| ControlError::Bind { addr, error })?;
+    info!(addr = %bound, "control endpoint listening");
     let app = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics_text))
@@ -73,7 +77,7 @@ pub async fn serve(
             warn!("control endpoint stopped: {e}");
         }
     });
-    Ok(())
+    Ok(bound)
 }
 
 /// Checks the bearer token when one is configured.
@@ -132,6 +136,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Respo
             last_contact: s.last_contact,
             served: s.served,
             signatures_expire: s.signatures_expire_at,
+            state: s.state,
         })
         .collect();
     let text = metrics::render(&samples, d.events());
@@ -219,7 +224,7 @@ async fn reload(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     if !authorized(&d, &headers) {
         return unauthorized();
     }
-    match d.reload().await {
+    match d.reload("control endpoint").await {
         Ok(report) => (StatusCode::OK, format!("{report}\n")).into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,

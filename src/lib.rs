@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod fast;
 pub mod history;
+pub mod hostcheck;
 pub mod metrics;
 pub mod notify;
 pub mod persist;

@@ -10,6 +10,10 @@
 //! Relative paths (`data_dir`, `seed_file`) are resolved against the current
 //! working directory of the process, not the directory of the config file,
 //! matching what a shell user expects when typing them on a command line.
+//! Secrets may live in files of their own (`secret_file`,
+//! `control_token_file`); a relative one is looked up in
+//! `$CREDENTIALS_DIRECTORY` when that is set (systemd's `LoadCredential`),
+//! so the configuration itself can stay world-readable.
 
 mod raw;
 #[cfg(test)]
@@ -207,9 +211,22 @@ pub struct ZoneConfig {
     pub limits: Limits,
     pub ixfr_history: usize,
     pub zonemd: ZonemdMode,
+    /// Local addresses for SOA queries, transfers and NOTIFY out: at most
+    /// one per address family. A peer of a family with none gets the
+    /// system's choice.
+    pub source: Vec<IpAddr>,
 }
 
 impl ZoneConfig {
+    /// The local address to talk to `peer` from, if one is configured for
+    /// its address family.
+    pub fn source_for(&self, peer: SocketAddr) -> Option<IpAddr> {
+        self.source
+            .iter()
+            .copied()
+            .find(|s| s.is_ipv4() == peer.is_ipv4())
+    }
+
     /// Whether a NOTIFY for this zone from `peer` is accepted: the primaries
     /// may always send one, `notify_from` adds more sources.
     pub fn notify_allowed(&self, peer: IpAddr) -> bool {

@@ -149,13 +149,27 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
                 .map_err(|e| p.report(format!("{kp}.algorithm"), e.to_string()))
                 .ok(),
         };
-        let secret = match &rk.secret {
-            None => {
-                p.report(&kp, "missing `secret`");
+        let secret = match (&rk.secret, &rk.secret_file) {
+            (None, None) => {
+                p.report(&kp, "missing `secret` (or `secret_file`)");
                 None
             }
-            Some(text) => decode_secret(text)
+            (Some(_), Some(_)) => {
+                p.report(
+                    &kp,
+                    "`secret` and `secret_file` are both set; keep one of them",
+                );
+                None
+            }
+            (Some(text), None) => decode_secret(text)
                 .map_err(|e| p.report(format!("{kp}.secret"), e))
+                .ok(),
+            (None, Some(path)) => read_secret_file(path)
+                .and_then(|text| {
+                    decode_secret(&text)
+                        .map_err(|e| format!("the secret in {} {e}", path.display()))
+                })
+                .map_err(|e| p.report(format!("{kp}.secret_file"), e))
                 .ok(),
         };
         if let (Some(name), Some(algorithm), Some(secret)) = (name, algorithm, secret) {
@@ -271,6 +285,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
             },
             ixfr_history: merged.ixfr_history.unwrap_or(DEFAULT_IXFR_HISTORY),
             zonemd: merged.zonemd.unwrap_or_default(),
+            source: merged.source.unwrap_or_default(),
         };
         zones.push(zone);
     }
@@ -316,13 +331,44 @@ fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerCo
                 None
             }
         });
-    match (&raw.control_token, &raw.control) {
+    // The control endpoint and DNS over TCP cannot share a port.
+    if let Some(c) = control {
+        let overlaps = |x: IpAddr, y: IpAddr| {
+            x == y || (x.is_ipv4() == y.is_ipv4() && (x.is_unspecified() || y.is_unspecified()))
+        };
+        for (i, l) in listen.iter().enumerate() {
+            if c.port() != 0 && c.port() == l.port() && overlaps(c.ip(), l.ip()) {
+                p.report(
+                    "server.control",
+                    format!("{c} is also listen[{i}] ({l}): the control endpoint needs a port of its own"),
+                );
+            }
+        }
+    }
+    let (token_key, control_token) = match (raw.control_token, &raw.control_token_file) {
+        (Some(_), Some(_)) => {
+            p.report(
+                "server",
+                "`control_token` and `control_token_file` are both set; keep one of them",
+            );
+            ("control_token", None)
+        }
+        (Some(token), None) => ("control_token", Some(token)),
+        (None, Some(path)) => (
+            "control_token_file",
+            read_secret_file(path)
+                .map_err(|e| p.report("server.control_token_file", e))
+                .ok(),
+        ),
+        (None, None) => ("control_token", None),
+    };
+    match (&control_token, &raw.control) {
         (Some(token), _) if token.is_empty() => {
-            p.report("server.control_token", "must not be empty");
+            p.report(format!("server.{token_key}"), "must not be empty");
         }
         (Some(_), None) => {
             p.report(
-                "server.control_token",
+                format!("server.{token_key}"),
                 "is set but `control` is not, so nothing would use it",
             );
         }
@@ -354,7 +400,7 @@ fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerCo
         listen,
         data_dir: data_dir?,
         control,
-        control_token: raw.control_token,
+        control_token,
         log_format: raw.log_format.unwrap_or_default(),
         log_level,
         udp_workers,
@@ -385,6 +431,7 @@ struct Settings {
     notify: Option<Vec<SocketAddr>>,
     /// `Some(None)`: explicitly no key (`key = ""`), overriding `[defaults]`.
     key: Option<Option<Name>>,
+    source: Option<Vec<IpAddr>>,
 }
 
 macro_rules! prefer {
@@ -399,7 +446,7 @@ impl Settings {
         prefer!(self, other; min_refresh, max_refresh, min_retry, max_retry, min_expire,
             max_expire, on_expire, transfer_timeout, idle_timeout, max_records,
             max_transfer_bytes, max_rrset_records, max_types_per_name, ixfr_history, zonemd,
-            notify_from, allow_transfer, notify, key)
+            notify_from, allow_transfer, notify, key, source)
     }
 
     /// The timer bounds, built-in defaults filling what is not set.
@@ -488,7 +535,38 @@ fn check_settings(
         }
     });
 
+    let source = raw.source.map(|list| {
+        let list = list.into_vec();
+        let mut out: Vec<IpAddr> = Vec::new();
+        for (i, text) in list.iter().enumerate() {
+            let at = format!("{path}.source[{i}]");
+            match text.parse::<IpAddr>() {
+                Ok(ip) if ip.is_unspecified() => {
+                    p.report(
+                        at,
+                        format!(
+                            "{text:?}: the unspecified address is the default; leave `source` out"
+                        ),
+                    );
+                }
+                Ok(ip) if out.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) => {
+                    p.report(
+                        at,
+                        format!("{text:?}: only one source address per address family"),
+                    );
+                }
+                Ok(ip) => out.push(ip),
+                Err(_) => p.report(
+                    at,
+                    format!("{text:?} is not an IP address (a source has no port)"),
+                ),
+            }
+        }
+        out
+    });
+
     Settings {
+        source,
         min_refresh: raw.min_refresh.map(|v| v.0),
         max_refresh: raw.max_refresh.map(|v| v.0),
         min_retry: raw.min_retry.map(|v| v.0),
@@ -652,6 +730,31 @@ fn parse_acl(text: &str, declared_keys: &BTreeSet<Name>) -> Result<AclEntry, Str
             "{text:?} is neither an IP address, a CIDR network nor the name of a [[key]]"
         )),
     }
+}
+
+/// Reads a secret kept in a file of its own, without the surrounding
+/// white space. A relative path is looked up in `$CREDENTIALS_DIRECTORY`
+/// when that is set (systemd's `LoadCredential=`, or a container's
+/// `/run/secrets`), else in the working directory. Messages name the file,
+/// never its contents.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let full = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(&dir).join(path),
+        _ => resolve_path(path)?,
+    };
+    let text = std::fs::read_to_string(&full).map_err(|e| {
+        let hint = if path.is_relative() {
+            " (a relative path is read from $CREDENTIALS_DIRECTORY when set, else from the working directory)"
+        } else {
+            ""
+        };
+        format!("cannot read {}: {e}{hint}", full.display())
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{} is empty", full.display()));
+    }
+    Ok(text.to_string())
 }
 
 /// Relative paths are taken from the current working directory.

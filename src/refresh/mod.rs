@@ -125,6 +125,17 @@ pub struct ZoneRuntime {
     state: Mutex<ZoneRuntimeState>,
 }
 
+/// Every `ZoneStatus::state`, for the metrics' one-hot state gauge.
+/// `static`: no primaries, served as loaded (seed or disk), never refreshed.
+pub const STATES: [&str; 6] = [
+    "fresh",
+    "refreshing",
+    "retrying",
+    "expired",
+    "expired-serving",
+    "static",
+];
+
 /// A zone's status, as the control endpoint and the CLI show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ZoneStatus {
@@ -204,7 +215,7 @@ impl ZoneRuntime {
                 let soa = soa_timers(zone.soa()).expect("a built zone has an SOA");
                 let t = ZoneTimers::restore(soa, bounds.clone(), stored.timers(), now);
                 info!(zone = %config.name, serial = zone.serial(), records = zone.record_count(),
-                      expires_in = ?t.expires_in(now), "serving the copy on disk");
+                      expires_in = t.expires_in(now).map(|d| d.as_secs()), "serving the copy on disk");
                 state.last_primary = stored.last_primary;
                 state.timers = Some(t);
                 state.origin = Some(DataOrigin::Disk);
@@ -212,7 +223,7 @@ impl ZoneRuntime {
             }
             Ok(None) => {}
             Err(e) => {
-                error!("{e}");
+                error!(zone = %config.name, "{e}");
                 state.last_error = Some(e.to_string());
             }
         }
@@ -230,7 +241,7 @@ impl ZoneRuntime {
                     warn!(zone = %config.name, "no copy on disk and no seed file: SERVFAIL until the first transfer");
                 }
                 Err(e) => {
-                    error!("{e}");
+                    error!(zone = %config.name, "{e}");
                     state.last_error = Some(e.to_string());
                 }
             }
@@ -320,7 +331,7 @@ impl ZoneRuntime {
                 let serial = t.serial();
                 let since = t.expire_at();
                 st.last_expired_warning = Some(now);
-                warn!(zone = %self.name(), serial, expired_at = ?since.map(|s| s.0),
+                warn!(zone = %self.name(), serial, expired_at = since.map(|s| s.0),
                       "zone expired; still serving the last copy (on_expire = keep-serving)");
             }
         }
@@ -328,6 +339,10 @@ impl ZoneRuntime {
 
     /// When the scheduler should wake this zone next.
     fn next_due(&self, now: UnixTime) -> UnixTime {
+        if self.config.primaries.is_empty() {
+            // Only the expiry log of a copy from disk is left to do.
+            return now.saturating_add(EXPIRED_WARN_EVERY);
+        }
         let st = self.lock();
         let Some(t) = &st.timers else {
             return st.no_copy_due;
@@ -351,11 +366,12 @@ impl ZoneRuntime {
                 Some(t) => {
                     let s = t.status(now);
                     let name = match s.state {
+                        TimerState::Expired => "expired",
+                        TimerState::ExpiredServing => "expired-serving",
+                        _ if self.config.primaries.is_empty() => "static",
                         TimerState::Fresh => "fresh",
                         TimerState::Refreshing => "refreshing",
                         TimerState::Retrying => "retrying",
-                        TimerState::Expired => "expired",
-                        TimerState::ExpiredServing => "expired-serving",
                     };
                     (
                         Some(s.serial),
@@ -592,6 +608,10 @@ impl Refresher {
 async fn check(zone: &ZoneRuntime, events: &Events) {
     let now = UnixTime::now();
     zone.apply_expiry(now);
+    if zone.config.primaries.is_empty() {
+        // A static zone: nothing to ask, nothing failed.
+        return;
+    }
     let (our_serial, has_copy, from_seed, force) = {
         let mut st = zone.lock();
         let force = std::mem::take(&mut st.force_axfr);
@@ -610,12 +630,15 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
     };
     let cfg = &zone.config;
     let key = cfg.key.as_ref();
+    let zone_label = cfg.name.to_string();
     let mut outcome: Option<Result<(), RefreshError>> = None;
     for &primary in &cfg.primaries {
-        let soa = match client::query_soa(primary, &cfg.name, key, SOA_TIMEOUT).await {
+        let source = cfg.source_for(primary);
+        let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await {
             Ok(soa) => soa,
             Err(e) => {
-                warn!("{e}");
+                warn!(zone = %cfg.name, %primary, "{e}");
+                events.soa_failed(&zone_label, primary);
                 outcome = Some(Err(e.into()));
                 continue;
             }
@@ -633,12 +656,12 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
             Some(SoaVerdict::Newer) => true,
             Some(SoaVerdict::Unchanged) => force || from_seed,
             Some(SoaVerdict::Older) => {
-                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
                       "primary has an older serial than ours; not transferring");
                 force
             }
             Some(SoaVerdict::Undefined) => {
-                warn!(zone = %cfg.name, %primary, ours = ?our_serial, theirs = soa.serial,
+                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
                       "serials are 2^31 apart (RFC 1982 undefined); not transferring");
                 false
             }
@@ -651,7 +674,6 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
         // A seed copy may differ from the primary's version of the same
         // serial, and an operator's retransfer wants the whole zone.
         let incremental = has_copy && !from_seed && !force;
-        let zone_label = cfg.name.to_string();
         match transfer_zone(zone, primary, soa.serial, incremental).await {
             Ok(kind) => {
                 events.transfer(&zone_label, kind, "success");
@@ -659,12 +681,13 @@ async fn check(zone: &ZoneRuntime, events: &Events) {
                 break;
             }
             Err(e) => {
-                error!("{e}");
+                error!(zone = %cfg.name, %primary, serial = soa.serial, "{e}");
                 events.transfer(
                     &zone_label,
                     if incremental { "ixfr" } else { "axfr" },
                     "failure",
                 );
+                events.transfer_failed(&zone_label, primary);
                 outcome = Some(Err(e));
             }
         }
@@ -740,14 +763,14 @@ async fn transfer_zone(
     let mut fetched = None;
     let (mut expire_option, mut messages, mut bytes) = (None, 0, 0);
     if let (true, Some(old)) = (incremental, &old) {
-        match client::ixfr(
+        match client::ixfr_from(
+            cfg.source_for(primary),
             primary,
             &cfg.name,
             old.soa(),
             cfg.key.as_ref(),
             cfg.limits,
-            cfg.transfer_timeout,
-            cfg.idle_timeout,
+            (cfg.transfer_timeout, cfg.idle_timeout),
         )
         .await
         {
@@ -821,13 +844,13 @@ async fn transfer_zone(
         }
         (None, Some(Fetched::Full { records, method })) => (records, method, None),
         _ => {
-            let result = client::axfr(
+            let result = client::axfr_from(
+                cfg.source_for(primary),
                 primary,
                 &cfg.name,
                 cfg.key.as_ref(),
                 cfg.limits,
-                cfg.transfer_timeout,
-                cfg.idle_timeout,
+                (cfg.transfer_timeout, cfg.idle_timeout),
             )
             .await?;
             (expire_option, messages, bytes) = (result.expire, result.messages, result.bytes);
@@ -921,7 +944,7 @@ async fn transfer_zone(
     }
     zone.apply_expiry(now);
     info!(zone = %cfg.name, %primary, serial, records, messages, bytes, method = %method,
-          fetch_seconds, seconds = started.elapsed().as_secs_f64(),
+          fetch_seconds, duration = started.elapsed().as_secs_f64(),
           "transfer done, new copy in service");
     if changed && !cfg.notify.is_empty() {
         notify::spawn(cfg, &new_soa);
