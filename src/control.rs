@@ -63,6 +63,7 @@ pub async fn serve(
         .map_err(|error| ControlError::Bind { addr, error })?;
     info!(addr = %bound, "control endpoint listening");
     let app = Router::new()
+        .route("/", get(status_page))
         .route("/status", get(status))
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
@@ -108,11 +109,31 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
+/// The status page: static HTML whose script reads `/status` (with the
+/// bearer token the operator types in, when one is configured), so the page
+/// itself holds no data and needs no token.
+async fn status_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        STATUS_PAGE,
+    )
+        .into_response()
+}
+
+const STATUS_PAGE: &str = include_str!("status.html");
+
 async fn status(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     if !authorized(&d, &headers) {
         return unauthorized();
     }
-    let body = serde_json::json!({ "zones": d.refresher().status() });
+    // `now` lets a reader (the status page) show ages by the server's clock.
+    let body = serde_json::json!({
+        "now": crate::refresh::timers::UnixTime::now().0,
+        "zones": d.refresher().status(),
+    });
     axum::Json(body).into_response()
 }
 

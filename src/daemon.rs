@@ -33,7 +33,9 @@ pub fn init_logging(server: &ServerConfig) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match server.log_format {
-        LogFormat::Json => builder.json().try_init(),
+        // Fields (zone, primary, serial, ...) beside the message at the top
+        // level, where log tools look for them.
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Plain => builder.try_init(),
     };
 }

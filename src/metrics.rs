@@ -183,8 +183,8 @@ pub struct Events {
     primary_failures: Mutex<BTreeMap<(String, SocketAddr, Failed), u64>>,
     /// Answers for names in no configured zone, and malformed requests.
     pub unmatched: QueryCounters,
+    /// Sizes of UDP responses (the TCP path is hickory's and not measured).
     pub udp_response_sizes: SizeHistogram,
-    pub tcp_response_sizes: SizeHistogram,
 }
 
 /// What failed with a primary.
@@ -371,11 +371,6 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     events.udp_response_sizes.render(
         "outpost_response_size_bytes",
         &[("protocol", "udp")],
-        &mut out,
-    );
-    events.tcp_response_sizes.render(
-        "outpost_response_size_bytes",
-        &[("protocol", "tcp")],
         &mut out,
     );
 

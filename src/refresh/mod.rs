@@ -385,7 +385,11 @@ impl ZoneRuntime {
                 }
                 None => (
                     None,
-                    "retrying",
+                    if self.config.primaries.is_empty() {
+                        "static"
+                    } else {
+                        "retrying"
+                    },
                     false,
                     None,
                     Some(st.no_copy_due.0),
