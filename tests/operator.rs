@@ -221,6 +221,26 @@ primaries = [\"{dead_addr}\"]
         Some(0.0)
     );
 
+    // What dig shows for the expired zone (the README quotes it).
+    let dig = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &op.addr.port().to_string(),
+            "example.com",
+            "MX",
+            "+norec",
+            "+tries=1",
+        ])
+        .output()
+        .expect("dig (bind9-dnsutils)");
+    let dig = String::from_utf8_lossy(&dig.stdout);
+    assert!(dig.contains("status: SERVFAIL"), "{dig}");
+    assert!(
+        dig.contains("EDE: 24 (Invalid Data): (zone expired)"),
+        "{dig}"
+    );
+
     // The page itself: self-contained (no external assets), and what a
     // browser makes of it.
     let page = request(control, "GET", "/", None).unwrap();

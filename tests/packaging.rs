@@ -57,7 +57,10 @@ fn install_puts_what_the_unit_points_at() {
         std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    for l in unit.lines().filter_map(|l| l.strip_prefix("LoadCredential=")) {
+    for l in unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("LoadCredential="))
+    {
         let (_, file) = l.split_once(':').unwrap();
         assert!(file.starts_with("/etc/outpost/credentials/"), "{l}");
     }
@@ -67,17 +70,26 @@ fn install_puts_what_the_unit_points_at() {
 #[test]
 fn toolchain_pin_and_minimum_rust_are_stated() {
     let cargo: toml::Table = read("Cargo.toml").parse().unwrap();
-    let minimum = cargo["package"]["rust-version"].as_str().unwrap().to_string();
+    let minimum = cargo["package"]["rust-version"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let pin: toml::Table = read("rust-toolchain.toml").parse().unwrap();
     let channel = pin["toolchain"]["channel"].as_str().unwrap().to_string();
     let version = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
-    assert!(version(&channel) >= version(&minimum), "{channel} < {minimum}");
+    assert!(
+        version(&channel) >= version(&minimum),
+        "{channel} < {minimum}"
+    );
     let readme = read("README.md");
     assert!(
         readme.contains(&format!("Rust {minimum}")),
         "README does not name the minimum Rust {minimum}"
     );
-    assert!(readme.contains("rustup"), "README does not say how to get it");
+    assert!(
+        readme.contains("rustup"),
+        "README does not say how to get it"
+    );
     let dockerfile = read("Dockerfile");
     assert!(
         dockerfile.contains(&format!("rust:{channel}-")),
@@ -90,21 +102,31 @@ fn toolchain_pin_and_minimum_rust_are_stated() {
 fn dockerfile_is_portable_and_lean() {
     let dockerfile = read("Dockerfile");
     for line in dockerfile.lines() {
-        if let Some(image) = line.strip_prefix("ARG ").and_then(|a| a.split_once("_IMAGE=")) {
+        if let Some(image) = line
+            .strip_prefix("ARG ")
+            .and_then(|a| a.split_once("_IMAGE="))
+        {
             assert!(
                 image.1.starts_with("docker.io/"),
                 "{line}: podman needs a fully qualified name"
             );
         }
         if let Some(from) = line.strip_prefix("FROM ") {
-            assert!(from.starts_with("${") || from.starts_with("docker.io/"), "{line}");
+            assert!(
+                from.starts_with("${") || from.starts_with("docker.io/"),
+                "{line}"
+            );
         }
     }
     assert!(dockerfile.contains("HEALTHCHECK"));
-    assert!(!dockerfile.contains("ca-certificates\n") && !dockerfile.contains("ca-certificates \\"));
+    assert!(
+        !dockerfile.contains("ca-certificates\n") && !dockerfile.contains("ca-certificates \\")
+    );
     assert!(dockerfile.contains("CARGO_PROFILE_RELEASE_STRIP=symbols"));
     let ignore = read(".dockerignore");
-    let first = ignore.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty());
+    let first = ignore
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty());
     assert_eq!(first, Some("*"), "everything excluded first: {ignore}");
     assert!(!ignore.contains("!target"));
 }
@@ -114,7 +136,10 @@ fn dockerfile_is_portable_and_lean() {
 #[test]
 fn test_script_installs_what_tests_use() {
     let script = read("scripts/test");
-    assert!(!script.contains("dnsperf"), "scripts/test still asks for dnsperf");
+    assert!(
+        !script.contains("dnsperf"),
+        "scripts/test still asks for dnsperf"
+    );
     assert!(script.contains("command -v sudo"), "sudo assumed");
     for package in ["chromium", "prometheus"] {
         assert!(script.contains(package), "{package} not installed");
@@ -141,8 +166,7 @@ fn engine() -> Result<&'static str, String> {
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 /// Builds the image and runs it: it answers for the bundled zone, its
@@ -154,7 +178,9 @@ fn container_image_builds_and_serves() {
     let engine = match engine() {
         Ok(e) => e,
         Err(why) => {
-            eprintln!("SKIPPED container_image_builds_and_serves: no container engine works here ({why})");
+            eprintln!(
+                "SKIPPED container_image_builds_and_serves: no container engine works here ({why})"
+            );
             return;
         }
     };
@@ -165,13 +191,18 @@ fn container_image_builds_and_serves() {
         .map(|(_, image)| image.trim().to_string())
         .collect();
     for image in &images {
-        let have = run(Command::new(engine).args(["image", "inspect", image])).status.success();
+        let have = run(Command::new(engine).args(["image", "inspect", image]))
+            .status
+            .success();
         if !have {
             let pull = run(Command::new(engine).args(["pull", image]));
             if !pull.status.success() {
                 eprintln!(
                     "SKIPPED container_image_builds_and_serves: {engine} cannot fetch {image}: {}",
-                    String::from_utf8_lossy(&pull.stderr).lines().last().unwrap_or("")
+                    String::from_utf8_lossy(&pull.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
                 );
                 return;
             }
@@ -229,11 +260,15 @@ fn container_image_builds_and_serves() {
         }
         if start.elapsed() > Duration::from_secs(60) {
             let logs = run(Command::new(engine).args(["logs", &name]));
-            panic!("the container does not answer: {}", String::from_utf8_lossy(&logs.stderr));
+            panic!(
+                "the container does not answer: {}",
+                String::from_utf8_lossy(&logs.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let health = run(Command::new(engine).args(["exec", &name, "/usr/local/bin/outpost", "health"]));
+    let health =
+        run(Command::new(engine).args(["exec", &name, "/usr/local/bin/outpost", "health"]));
     assert!(health.status.success(), "{health:?}");
     let status = outpost::control::request(
         SocketAddr::from(([127, 0, 0, 1], control)),
