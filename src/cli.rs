@@ -103,8 +103,9 @@ impl ControlTarget {
             return Ok((addr, self.token.clone()));
         }
         let path = config_path(self.config.as_deref());
-        let config = Config::load(&path).map_err(|e| e.to_string())?;
-        let addr = config.server.control.ok_or_else(|| {
+        let (control, token) =
+            Config::load_control(&path, self.token.is_none()).map_err(|e| e.to_string())?;
+        let addr = control.ok_or_else(|| {
             format!(
                 "{}: no `control` address in [server]; set one or pass --control ADDR",
                 path.display()
@@ -120,7 +121,7 @@ impl ControlTarget {
             }
             _ => addr,
         };
-        Ok((addr, self.token.clone().or(config.server.control_token)))
+        Ok((addr, self.token.clone().or(token)))
     }
 }
 

@@ -691,6 +691,25 @@ key = \"xfr-key\"
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // In a shell, without it: `credentials/` beside the configuration, as
+    // /etc/outpost/credentials beside /etc/outpost/outpost.toml.
+    let beside = dir.path().join("credentials");
+    std::fs::create_dir(&beside).unwrap();
+    for f in ["xfr-key", "control-token"] {
+        std::fs::copy(creds.path().join(f), beside.join(f)).unwrap();
+    }
+    let out = outpost_bin()
+        .args(["check-config", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&beside).unwrap();
+
     let log = dir.path().join("log");
     let mut child = outpost_bin()
         .args(["serve", "-c"])
@@ -720,6 +739,31 @@ key = \"xfr-key\"
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("example.com."));
+    // Or from the configuration's control_token_file, without reading the
+    // key's secret (which this shell cannot find here).
+    let out = outpost_bin()
+        .args(["status", "-c"])
+        .arg(&config)
+        .env("CREDENTIALS_DIRECTORY", creds.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(creds.path().join("xfr-key")).unwrap();
+    let out = outpost_bin()
+        .args(["status", "-c"])
+        .arg(&config)
+        .env("CREDENTIALS_DIRECTORY", creds.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "status needs no key secret: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -105,6 +105,7 @@ fn entry_path(table: &str, index: usize, name: Option<&str>) -> String {
 
 pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
+    let secrets = secrets_dir(&source);
 
     // Keys first: zones and [defaults] refer to them. `declared` holds every
     // key name that parsed, even if the key is otherwise broken, so a bad
@@ -164,7 +165,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
             (Some(text), None) => decode_secret(text)
                 .map_err(|e| p.report(format!("{kp}.secret"), e))
                 .ok(),
-            (None, Some(path)) => read_secret_file(path)
+            (None, Some(path)) => read_secret_file(path, &secrets)
                 .and_then(|text| {
                     decode_secret(&text)
                         .map_err(|e| format!("the secret in {} {e}", path.display()))
@@ -184,7 +185,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
         }
     }
 
-    let server = check_server(raw.server, &mut p);
+    let server = check_server(raw.server, &secrets, &mut p);
 
     let defaults = check_settings(raw.defaults, "defaults", &declared, &mut p);
     check_timer_order("defaults", &defaults, &defaults.timers(), &mut p);
@@ -301,7 +302,11 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
     }
 }
 
-fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerConfig> {
+fn check_server(
+    raw: super::raw::RawServer,
+    secrets: &Path,
+    p: &mut Problems,
+) -> Option<ServerConfig> {
     if raw.listen.is_empty() {
         p.report("server.listen", "at least one listen address is required");
     }
@@ -356,7 +361,7 @@ fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerCo
         (Some(token), None) => ("control_token", Some(token)),
         (None, Some(path)) => (
             "control_token_file",
-            read_secret_file(path)
+            read_secret_file(path, secrets)
                 .map_err(|e| p.report("server.control_token_file", e))
                 .ok(),
         ),
@@ -732,19 +737,33 @@ fn parse_acl(text: &str, declared_keys: &BTreeSet<Name>) -> Result<AclEntry, Str
     }
 }
 
+/// Where relative secret files are: `$CREDENTIALS_DIRECTORY` when set
+/// (systemd's `LoadCredential=`, or a container's `/run/secrets`), else
+/// `credentials/` beside the configuration file, which is where the
+/// credentials systemd loads come from (/etc/outpost/credentials), so an
+/// operator's shell reads the same secrets as the service.
+pub(super) fn secrets_dir(config_file: &Path) -> PathBuf {
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => config_file
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("credentials"),
+    }
+}
+
 /// Reads a secret kept in a file of its own, without the surrounding
-/// white space. A relative path is looked up in `$CREDENTIALS_DIRECTORY`
-/// when that is set (systemd's `LoadCredential=`, or a container's
-/// `/run/secrets`), else in the working directory. Messages name the file,
-/// never its contents.
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let full = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(&dir).join(path),
-        _ => resolve_path(path)?,
+/// white space; a relative path is taken from `secrets` (see
+/// [`secrets_dir`]). Messages name the file, never its contents.
+pub(super) fn read_secret_file(path: &Path, secrets: &Path) -> Result<String, String> {
+    let full = if path.is_relative() {
+        secrets.join(path)
+    } else {
+        path.to_path_buf()
     };
     let text = std::fs::read_to_string(&full).map_err(|e| {
         let hint = if path.is_relative() {
-            " (a relative path is read from $CREDENTIALS_DIRECTORY when set, else from the working directory)"
+            " (a relative path is read from $CREDENTIALS_DIRECTORY when set, else from credentials/ beside the configuration file)"
         } else {
             ""
         };
