@@ -13,8 +13,10 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 # Dependencies first, built against stub sources: this layer is rebuilt only
-# when Cargo.toml, Cargo.lock or the toolchain change, not on every edit.
-COPY rust-toolchain.toml Cargo.toml Cargo.lock ./
+# when Cargo.toml or Cargo.lock change, not on every edit. The toolchain is
+# the base image's, the version rust-toolchain.toml pins (a test checks the
+# two agree); that file stays out, or rustup would fetch its components.
+COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
