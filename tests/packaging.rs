@@ -146,6 +146,9 @@ fn test_script_installs_what_tests_use() {
     }
 }
 
+/// Runs a command in the built image and returns its output.
+type InImage = dyn Fn(&[&str]) -> std::process::Output;
+
 /// How the image can be exercised on this machine.
 enum Engine {
     /// docker or podman that builds and runs containers.
@@ -261,7 +264,7 @@ fn container_image_builds_and_serves() {
             eprintln!("building with buildah --isolation chroot ({why})");
             (
                 "buildah",
-                vec!["bud", "--isolation", "chroot", "-t", &tag, "."],
+                vec!["bud", "--isolation", "chroot", "--layers", "-t", &tag, "."],
             )
         }
     };
@@ -289,7 +292,7 @@ fn container_image_builds_and_serves() {
     let control_addr = SocketAddr::from(([127, 0, 0, 1], control));
     // Runs a command in the image: a throwaway container, or the working
     // container in a chroot.
-    let exec: Box<dyn Fn(&[&str]) -> std::process::Output> = match &engine {
+    let exec: Box<InImage> = match &engine {
         Engine::Full(e) => {
             let started = run(Command::new(e).args([
                 "run",
@@ -342,7 +345,7 @@ fn container_image_builds_and_serves() {
             // As the image's user, in its working directory, with its
             // environment: what its ENTRYPOINT would run.
             let in_image = move |args: &[&str]| {
-                let mut c = Command::new("chroot");
+                let mut c = Command::new("/usr/sbin/chroot");
                 c.arg("--userspec=5353:5353")
                     .arg(&root)
                     .args(["/bin/sh", "-c", "cd /var/lib/outpost && exec \"$@\"", "sh"])
