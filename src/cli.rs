@@ -11,11 +11,17 @@ use crate::config::Config;
 use crate::control;
 use crate::daemon;
 
+/// Where the configuration is looked for when `--config` is not given, in
+/// this order: the bundled one for a checkout, then the installed one.
+pub const CONFIG_SEARCH: [&str; 2] = ["config/outpost.toml", "/etc/outpost/outpost.toml"];
+
 #[derive(Debug, Parser)]
 #[command(
     name = "outpost",
     version,
-    about = "Authoritative offsite secondary DNS server"
+    about = "Authoritative offsite secondary DNS server",
+    after_help = "Without --config, the configuration is config/outpost.toml (relative to the \
+working directory) when that file exists, else /etc/outpost/outpost.toml."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,14 +32,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve {
-        /// Configuration file.
-        #[arg(long, short, default_value = "config/outpost.toml")]
-        config: PathBuf,
+        /// Configuration file [default: config/outpost.toml if it exists,
+        /// else /etc/outpost/outpost.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
-    /// Load and validate the configuration, zone files and keys, then exit.
+    /// Load and validate the configuration, zone files and keys, and check
+    /// that the addresses can be bound and data_dir written, then exit.
     CheckConfig {
-        #[arg(long, short, default_value = "config/outpost.toml")]
-        config: PathBuf,
+        /// Configuration file [default: config/outpost.toml if it exists,
+        /// else /etc/outpost/outpost.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Show every zone of the running server: state, serial, last contact,
     /// time left before expiry.
@@ -61,6 +71,12 @@ pub enum Command {
         #[command(flatten)]
         target: ControlTarget,
     },
+    /// Ask the running server whether every zone is serving (its /health):
+    /// exit status 0 when so, 1 otherwise. For container health checks.
+    Health {
+        #[command(flatten)]
+        target: ControlTarget,
+    },
     /// Check a zone's disaster readiness (offsite MX and NS, TTLs, expiry).
     Audit(Box<crate::audit::cli::AuditArgs>),
 }
@@ -68,9 +84,11 @@ pub enum Command {
 /// Where the running server's control endpoint is.
 #[derive(Debug, clap::Args)]
 pub struct ControlTarget {
-    /// The server's configuration: its `control` address and `control_token`.
-    #[arg(long, short, default_value = "config/outpost.toml")]
-    pub config: PathBuf,
+    /// The server's configuration: its `control` address and `control_token`
+    /// [default: config/outpost.toml if it exists, else
+    /// /etc/outpost/outpost.toml].
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// The control endpoint address, overriding the configuration's.
     #[arg(long)]
     pub control: Option<SocketAddr>,
@@ -84,15 +102,41 @@ impl ControlTarget {
         if let Some(addr) = self.control {
             return Ok((addr, self.token.clone()));
         }
-        let config = Config::load(&self.config).map_err(|e| e.to_string())?;
-        let addr = config.server.control.ok_or_else(|| {
+        let path = config_path(self.config.as_deref());
+        let (control, token) =
+            Config::load_control(&path, self.token.is_none()).map_err(|e| e.to_string())?;
+        let addr = control.ok_or_else(|| {
             format!(
                 "{}: no `control` address in [server]; set one or pass --control ADDR",
-                self.config.display()
+                path.display()
             )
         })?;
-        Ok((addr, self.token.clone().or(config.server.control_token)))
+        // A server listening on all addresses is reached on loopback.
+        let addr = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+            }
+            _ => addr,
+        };
+        Ok((addr, self.token.clone().or(token)))
     }
+}
+
+/// The configuration file: `--config` when given, else the first of
+/// [`CONFIG_SEARCH`] that exists, else the installed location (whose
+/// absence the loader then reports).
+pub fn config_path(given: Option<&std::path::Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_path_buf();
+    }
+    CONFIG_SEARCH
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(CONFIG_SEARCH[1]))
 }
 
 fn control_call(target: &ControlTarget, method: &str, path: &str) -> Result<String, String> {
@@ -169,9 +213,11 @@ fn status_table(json: &str) -> Result<String, String> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config } => {
-            let config = match Config::load(&config) {
+            let path = config_path(config.as_deref());
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
+                    // Logging is not set up yet: this is the only line.
                     eprintln!("outpost: {e}");
                     return ExitCode::from(2);
                 }
@@ -180,8 +226,8 @@ pub fn run(cli: Cli) -> ExitCode {
             match daemon::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("outpost: {e:#}");
+                    // The log goes to stderr too: one line, not two.
+                    tracing::error!("outpost stopped: {e:#}");
                     ExitCode::FAILURE
                 }
             }
@@ -202,7 +248,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reload { target } => {
             print_or_fail(control_call(&target, "POST", "/reload"), |t| print!("{t}"))
         }
+        Command::Health { target } => {
+            print_or_fail(control_call(&target, "GET", "/health"), |t| print!("{t}"))
+        }
         Command::CheckConfig { config } => {
+            let config = config_path(config.as_deref());
             let errors = daemon::check(&config);
             if errors.is_empty() {
                 println!("{}: OK", config.display());

@@ -48,17 +48,22 @@ pub enum ControlError {
     Malformed { addr: SocketAddr },
 }
 
-/// Serves the control endpoint until `shutdown` fires.
+/// Serves the control endpoint until `shutdown` fires; returns the address
+/// bound (port 0 resolved).
 pub async fn serve(
     addr: SocketAddr,
     daemon: Arc<Daemon>,
     shutdown: CancellationToken,
-) -> Result<(), ControlError> {
+) -> Result<SocketAddr, ControlError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|error| ControlError::Bind { addr, error })?;
-    info!(%addr, "control endpoint listening");
+    let bound = listener
+        .local_addr()
+        .map_err(|error| ControlError::Bind { addr, error })?;
+    info!(addr = %bound, "control endpoint listening");
     let app = Router::new()
+        .route("/", get(status_page))
         .route("/status", get(status))
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
@@ -73,7 +78,7 @@ pub async fn serve(
             warn!("control endpoint stopped: {e}");
         }
     });
-    Ok(())
+    Ok(bound)
 }
 
 /// Checks the bearer token when one is configured.
@@ -104,11 +109,31 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
+/// The status page: static HTML whose script reads `/status` (with the
+/// bearer token the operator types in, when one is configured), so the page
+/// itself holds no data and needs no token.
+async fn status_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        STATUS_PAGE,
+    )
+        .into_response()
+}
+
+const STATUS_PAGE: &str = include_str!("status.html");
+
 async fn status(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     if !authorized(&d, &headers) {
         return unauthorized();
     }
-    let body = serde_json::json!({ "zones": d.refresher().status() });
+    // `now` lets a reader (the status page) show ages by the server's clock.
+    let body = serde_json::json!({
+        "now": crate::refresh::timers::UnixTime::now().0,
+        "zones": d.refresher().status(),
+    });
     axum::Json(body).into_response()
 }
 
@@ -132,6 +157,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Respo
             last_contact: s.last_contact,
             served: s.served,
             signatures_expire: s.signatures_expire_at,
+            state: s.state,
         })
         .collect();
     let text = metrics::render(&samples, d.events());
@@ -219,7 +245,7 @@ async fn reload(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     if !authorized(&d, &headers) {
         return unauthorized();
     }
-    match d.reload().await {
+    match d.reload("control endpoint").await {
         Ok(report) => (StatusCode::OK, format!("{report}\n")).into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,

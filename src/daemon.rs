@@ -33,22 +33,33 @@ pub fn init_logging(server: &ServerConfig) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match server.log_format {
-        LogFormat::Json => builder.json().try_init(),
+        // Fields (zone, primary, serial, ...) beside the message at the top
+        // level, where log tools look for them.
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Plain => builder.try_init(),
     };
 }
 
-/// Everything `check-config` reports: config errors, then each zone file's.
+/// Everything `check-config` reports: config errors, then each zone file's,
+/// then what only this host can tell (addresses free and allowed, data_dir
+/// writable).
 pub fn check(path: &std::path::Path) -> Vec<String> {
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(e) => return vec![e.to_string()],
     };
-    config
+    let mut problems: Vec<String> = config
         .zones
         .iter()
         .filter_map(|z| refresh::load_seed(z).err().map(|e| e.to_string()))
-        .collect()
+        .collect();
+    let file = path.display();
+    problems.extend(
+        crate::hostcheck::check(&config)
+            .into_iter()
+            .map(|p| format!("{file}: {p}")),
+    );
+    problems
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -87,7 +98,24 @@ impl Daemon {
     /// removed stop being served, changed zones keep their data and clock;
     /// the zone table is swapped in one step, so no query goes unanswered.
     /// A bad configuration is refused and the old one stays.
-    pub async fn reload(&self) -> Result<String, String> {
+    /// `by` says who asked ("SIGHUP", "control endpoint"); every outcome
+    /// is logged here, whoever asked.
+    pub async fn reload(&self, by: &str) -> Result<String, String> {
+        let result = self.reload_config().await;
+        match &result {
+            Ok(report) => info!(requested_by = by, "{report}"),
+            // One line: a config error lists one problem per line.
+            Err(e) => error!(
+                requested_by = by,
+                config = %self.config_path.display(),
+                "reload refused, the old configuration stays: {}",
+                e.replace('\n', "; ")
+            ),
+        }
+        result
+    }
+
+    async fn reload_config(&self) -> Result<String, String> {
         let mut current = self.config.lock().await;
         let new = Config::load(&self.config_path).map_err(|e| e.to_string())?;
         if new.server.listen != current.server.listen
@@ -146,15 +174,21 @@ impl Daemon {
             changed.len(),
             changed.join(" ")
         );
-        info!("{report}");
         Ok(report)
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.source.display(),
+        "outpost starting"
+    );
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    // Two servers on one data_dir would overwrite each other's files.
+    let _lock = crate::hostcheck::DataDirLock::take(&data_dir)?;
     // Temp files left by a crash mid-write are garbage: the files they were
     // to replace are intact.
     let stale = persist::cleanup_data_dir(&data_dir)
@@ -190,13 +224,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let udp_shutdown = CancellationToken::new();
     // TCP first: once a UDP answer comes back, TCP must be there too (a
     // client told TC=1 retries over TCP at once).
+    // Port 0 is resolved by the TCP bind; UDP then takes the same port.
+    let mut bound = Vec::with_capacity(config.server.listen.len());
     for addr in &config.server.listen {
         let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding TCP {addr}"))?;
+        bound.push(
+            tcp.local_addr()
+                .with_context(|| format!("binding TCP {addr}"))?,
+        );
         server.register_listener(tcp, TCP_IDLE, 65535 + 2);
     }
-    for addr in &config.server.listen {
+    for addr in &bound {
         udp::spawn(
             *addr,
             config.server.udp_workers,
@@ -205,7 +245,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             udp_shutdown.clone(),
         )?;
     }
-    info!(listen = ?config.server.listen, zones, "outpost serving");
+    let listen: Vec<String> = bound.iter().map(ToString::to_string).collect();
 
     let shutdown = CancellationToken::new();
     let daemon = Arc::new(Daemon {
@@ -216,9 +256,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         refresher,
         events,
     });
-    if let Some(addr) = config.server.control {
-        control::serve(addr, daemon.clone(), shutdown.clone()).await?;
-    }
+    let control = match config.server.control {
+        Some(addr) => Some(control::serve(addr, daemon.clone(), shutdown.clone()).await?),
+        None => None,
+    };
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.source.display(),
+        listen = %listen.join(" "),
+        control = control.map(tracing::field::display),
+        zones,
+        "outpost serving"
+    );
 
     run_signals(&daemon).await;
     info!("shutting down");
@@ -247,9 +296,8 @@ async fn run_signals(daemon: &Daemon) {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => {
-                if let Err(e) = daemon.reload().await {
-                    error!("reload refused, the old configuration stays: {e}");
-                }
+                // Logged by reload, refused or not.
+                let _ = daemon.reload("SIGHUP").await;
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod fast;
+pub mod hostcheck;
 pub mod journal;
 pub mod metrics;
 pub mod notify;

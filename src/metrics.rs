@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -177,10 +178,20 @@ pub struct Events {
     transfers: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
     /// (zone, result) → count
     notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Failed SOA checks and transfers by (zone, primary, what): bounded
+    /// by the configured zones and primaries.
+    primary_failures: Mutex<BTreeMap<(String, SocketAddr, Failed), u64>>,
     /// Answers for names in no configured zone, and malformed requests.
     pub unmatched: QueryCounters,
     /// Sizes of UDP responses (the TCP path is hickory's and not measured).
     pub udp_response_sizes: SizeHistogram,
+}
+
+/// What failed with a primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Failed {
+    SoaCheck,
+    Transfer,
 }
 
 impl Events {
@@ -191,6 +202,24 @@ impl Events {
         *m.entry((zone.to_string(), kind, result)).or_default() += 1;
     }
 
+    /// An SOA query to `primary` failed (no answer, TSIG, an error RCODE).
+    pub fn soa_failed(&self, zone: &str, primary: SocketAddr) {
+        self.primary_failed(zone, primary, Failed::SoaCheck);
+    }
+
+    /// A transfer from `primary` failed, whatever the stage.
+    pub fn transfer_failed(&self, zone: &str, primary: SocketAddr) {
+        self.primary_failed(zone, primary, Failed::Transfer);
+    }
+
+    fn primary_failed(&self, zone: &str, primary: SocketAddr, what: Failed) {
+        let mut m = self
+            .primary_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *m.entry((zone.to_string(), primary, what)).or_default() += 1;
+    }
+
     /// A NOTIFY arrived: `result` is "accepted" or "refused".
     pub fn notify(&self, zone: &str, result: &'static str) {
         let mut m = self.notifies.lock().unwrap_or_else(|p| p.into_inner());
@@ -198,6 +227,29 @@ impl Events {
     }
 
     fn render(&self, out: &mut Exposition) {
+        let failures = self
+            .primary_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (what, name, help) in [
+            (
+                Failed::SoaCheck,
+                "outpost_soa_check_failures_total",
+                "SOA queries to a primary that failed (no answer, TSIG, error RCODE).",
+            ),
+            (
+                Failed::Transfer,
+                "outpost_transfer_failures_total",
+                "Transfers from a primary that failed, at any stage.",
+            ),
+        ] {
+            out.header(name, "counter", help);
+            for ((zone, primary, _), n) in failures.iter().filter(|((_, _, w), _)| *w == what) {
+                let primary = primary.to_string();
+                out.sample(name, &[("zone", zone), ("primary", &primary)], *n as f64);
+            }
+        }
+        drop(failures);
         out.header(
             "outpost_transfers_total",
             "counter",
@@ -259,7 +311,12 @@ impl Exposition {
             }
             self.text.push('}');
         }
-        let _ = writeln!(self.text, " {value}");
+        // The text format spells infinities +Inf and -Inf.
+        if value.is_infinite() {
+            let _ = writeln!(self.text, " {}Inf", if value > 0.0 { '+' } else { '-' });
+        } else {
+            let _ = writeln!(self.text, " {value}");
+        }
     }
 
     pub fn into_string(self) -> String {
@@ -283,6 +340,8 @@ pub struct ZoneSample<'a> {
     pub last_contact: Option<u64>,
     pub served: bool,
     pub signatures_expire: Option<u64>,
+    /// One of [`crate::refresh::STATES`].
+    pub state: &'a str,
 }
 
 /// Renders the whole exposition.
@@ -328,12 +387,17 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     out.header(
         "outpost_zone_expiry_seconds",
         "gauge",
-        "Seconds until the zone expires if no primary is reached (absent: never, for a seed copy).",
+        "Seconds until the zone expires if no primary is reached: +Inf for a copy that \
+         does not expire (a seed never confirmed by a primary, a static zone), 0 with no copy \
+         at all (answered SERVFAIL, as if expired).",
     );
     for z in zones {
-        if let Some(s) = z.expires_in {
-            out.sample("outpost_zone_expiry_seconds", &[("zone", z.zone)], s as f64);
-        }
+        let secs = match (z.expires_in, z.serial) {
+            (Some(s), _) => s as f64,
+            (None, Some(_)) => f64::INFINITY,
+            (None, None) => 0.0,
+        };
+        out.sample("outpost_zone_expiry_seconds", &[("zone", z.zone)], secs);
     }
     out.header(
         "outpost_zone_records",
@@ -387,8 +451,105 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
             );
         }
     }
+    out.header(
+        "outpost_zone_state",
+        "gauge",
+        "1 for the zone's state (fresh, refreshing, retrying, expired, expired-serving, static), 0 for the others.",
+    );
+    for z in zones {
+        for state in crate::refresh::STATES {
+            out.sample(
+                "outpost_zone_state",
+                &[("zone", z.zone), ("state", state)],
+                if z.state == state { 1.0 } else { 0.0 },
+            );
+        }
+    }
     events.render(&mut out);
+    render_process(&mut out);
     out.into_string()
+}
+
+/// The process metrics Prometheus clients export under these names, read
+/// from /proc (Linux); absent elsewhere.
+fn render_process(out: &mut Exposition) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14, stime 15, starttime 22, vsize 23,
+    // rss 24 (proc(5)); index 0 below is field 3.
+    let Some(fields) = stat.rsplit_once(')').map(|(_, rest)| {
+        rest.split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    }) else {
+        return;
+    };
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+    out.header(
+        "process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time spent, in seconds.",
+    );
+    out.sample(
+        "process_cpu_seconds_total",
+        &[],
+        (field(14) + field(15)) as f64 / ticks,
+    );
+    out.header(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+    );
+    out.sample(
+        "process_resident_memory_bytes",
+        &[],
+        field(24) as f64 * page,
+    );
+    out.header(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+    );
+    out.sample("process_virtual_memory_bytes", &[], field(23) as f64);
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    if let Some(boot) = boot {
+        out.header(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+        );
+        out.sample(
+            "process_start_time_seconds",
+            &[],
+            boot as f64 + (field(22) as f64 / ticks).floor(),
+        );
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        out.header("process_open_fds", "gauge", "Open file descriptors.");
+        out.sample("process_open_fds", &[], dir.count() as f64);
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        out.header(
+            "process_max_fds",
+            "gauge",
+            "Limit on open file descriptors.",
+        );
+        out.sample("process_max_fds", &[], limit.rlim_cur as f64);
+    }
 }
 
 #[cfg(test)]
@@ -455,6 +616,7 @@ mod tests {
                 last_contact: Some(1_700_000_000),
                 served: true,
                 signatures_expire: None,
+                state: "fresh",
             }],
             &events,
         );

@@ -68,10 +68,20 @@ pub fn spawn(config: &ZoneConfig, soa: &Record) {
         let zone = config.name.clone();
         let key = config.key.clone();
         let soa = soa.clone();
+        let source = config.source_for(target);
         tokio::spawn(async move {
-            match notify(target, &zone, &soa, key.as_ref(), ATTEMPTS, FIRST_WAIT).await {
+            let sent = notify(
+                target,
+                &zone,
+                &soa,
+                key.as_ref(),
+                ATTEMPTS,
+                FIRST_WAIT,
+                source,
+            );
+            match sent.await {
                 Ok(tries) => info!(zone = %zone, %target, tries, "NOTIFY answered"),
-                Err(e) => warn!("{e}"),
+                Err(e) => warn!(zone = %zone, %target, "{e}"),
             }
         });
     }
@@ -87,6 +97,7 @@ pub async fn notify(
     key: Option<&Key>,
     attempts: u32,
     first_wait: Duration,
+    source: Option<std::net::IpAddr>,
 ) -> Result<u32, NotifyError> {
     let z = zone.to_string();
     let io = |error| NotifyError::Io {
@@ -94,12 +105,9 @@ pub async fn notify(
         target,
         error,
     };
-    let bind: SocketAddr = if target.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(bind).await.map_err(io)?;
+    let sock = UdpSocket::bind(crate::xfr::client::local_addr(target, source))
+        .await
+        .map_err(io)?;
     sock.connect(target).await.map_err(io)?;
     let mut wait = first_wait;
     for attempt in 1..=attempts {
@@ -213,7 +221,7 @@ mod tests {
             }
         });
         let zone = Name::from_ascii("example.").unwrap();
-        let tries = notify(addr, &zone, &soa, None, 3, Duration::from_millis(100))
+        let tries = notify(addr, &zone, &soa, None, 3, Duration::from_millis(100), None)
             .await
             .unwrap();
         assert_eq!(tries, 2);
@@ -227,6 +235,7 @@ mod tests {
             None,
             2,
             Duration::from_millis(50),
+            None,
         )
         .await
         .unwrap_err();

@@ -32,9 +32,14 @@ use crate::zone::{Answer, Item};
 /// Day 2020 value, which avoids IP fragmentation.
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
-/// Extended DNS Error option code (RFC 8914) and the "Zone expired" info code.
+/// Extended DNS Error option code (RFC 8914) and the code sent with the
+/// SERVFAIL of an expired zone: 24, "Invalid Data", the closest of the
+/// registered codes, with an EXTRA-TEXT saying what is invalid about it.
 pub const EDE_OPTION: u16 = 15;
 pub const EDE_ZONE_EXPIRED: u16 = 24;
+/// The EDE option's data for an expired zone: info code 24, then the
+/// EXTRA-TEXT "zone expired".
+pub const EDE_ZONE_EXPIRED_DATA: &[u8] = b"\x00\x18zone expired";
 
 /// The size limit of a UDP answer: 512 without EDNS (RFC 1035 §4.2.1),
 /// else the client's EDNS payload size clamped to [512, 1232].
@@ -238,7 +243,7 @@ impl RequestHandler for Handler {
                 {
                     e.options_mut().insert(EdnsOption::Unknown(
                         EDE_OPTION,
-                        EDE_ZONE_EXPIRED.to_be_bytes().to_vec(),
+                        EDE_ZONE_EXPIRED_DATA.to_vec(),
                     ));
                 }
                 return send_empty(
@@ -387,8 +392,17 @@ impl Handler {
     }
 
     /// NOTIFY (RFC 1996): accepted for a configured zone from its
-    /// primaries or `notify_from`, signed with the zone's key when it has
-    /// one; an accepted NOTIFY asks for an SOA check now.
+    /// primaries or `notify_from`; an accepted NOTIFY asks for an SOA check
+    /// now.
+    ///
+    /// A zone with a key also takes an unsigned NOTIFY from those
+    /// addresses: a NOTIFY only makes the check come sooner, and the check
+    /// (SOA query, transfer) is itself signed and verified, so a forged one
+    /// can change nothing but the timing, and bursts merge into one check.
+    /// Refusing it would make every change wait for the refresh timer
+    /// whenever the primary sends NOTIFY unsigned (BIND's default), with
+    /// nothing visibly wrong. A NOTIFY signed with another key is refused:
+    /// that is a misconfiguration worth a warning.
     async fn notify<R: ResponseHandler>(
         &self,
         request: &Request,
@@ -421,14 +435,13 @@ impl Handler {
                     ResponseCode::Refused
                 }
                 Some(z)
-                    if z.config
-                        .key
-                        .as_ref()
-                        .is_some_and(|k| auth.key.as_ref() != Some(&k.name)) =>
+                    if z.config.key.as_ref().is_some_and(|k| {
+                        auth.key.as_ref().is_some_and(|signed| signed != &k.name)
+                    }) =>
                 {
                     let key = &z.config.key.as_ref().expect("checked").name;
-                    warn!(zone = %zone_name, %peer, signed_with = ?auth.key.as_ref().map(Name::to_string),
-                          "NOTIFY refused: the zone requires TSIG key {key}");
+                    warn!(zone = %zone_name, %peer, signed_with = auth.key.as_ref().map(tracing::field::display),
+                          "NOTIFY refused: signed with another key than the zone's {key}");
                     ResponseCode::Refused
                 }
                 Some(_) => {
@@ -440,7 +453,7 @@ impl Handler {
                         .refresher
                         .as_ref()
                         .is_some_and(|r| r.check_now(&zone_name, serial));
-                    info!(zone = %zone_name, %peer, ?serial, checking,
+                    info!(zone = %zone_name, %peer, serial, checking, signed = auth.key.is_some(),
                           "NOTIFY accepted{}", if checking { "" } else { ": serial not newer than ours" });
                     out.authoritative = true;
                     ResponseCode::NoError

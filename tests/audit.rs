@@ -39,9 +39,25 @@ impl Out {
 }
 
 fn audit(args: &[&str]) -> Out {
+    audit_env(args, &[])
+}
+
+fn audit_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    // Tests send nothing beyond loopback: the system resolver is not asked
+    // unless a test names one.
+    let resolve = args
+        .iter()
+        .any(|a| *a == "--resolver" || *a == "--no-resolve");
     let out = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .arg("audit")
         .args(args)
+        .args(if resolve {
+            &[][..]
+        } else {
+            &["--no-resolve"][..]
+        })
+        .env_remove("OUTPOST_KEY_SECRET")
+        .envs(env.iter().copied())
         .output()
         .expect("running outpost");
     Out {
@@ -301,6 +317,10 @@ fn primary_mode_against_bind_with_tsig() {
     let bind = start_bind(&text, &key);
     let addr = bind.addr().to_string();
     let secret = b64(&key.secret);
+    // The secret from a file: nothing secret on the command line.
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("audit-key.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
 
     let out = audit(&[
         "--primary",
@@ -311,8 +331,8 @@ fn primary_mode_against_bind_with_tsig() {
         "audit-key",
         "--key-algorithm",
         "hmac-sha256",
-        "--key-secret",
-        &secret,
+        "--key-secret-file",
+        secret_file.to_str().unwrap(),
         "--json",
     ]);
     assert_eq!(
@@ -328,7 +348,20 @@ fn primary_mode_against_bind_with_tsig() {
     assert_eq!(v["summary"]["result"], "pass");
     assert_eq!(v["summary"]["fail"], 0);
 
-    // A wrong secret: BIND rejects the request, the audit cannot run.
+    // The right secret from the environment works too.
+    let out = audit_env(
+        &[
+            "--primary",
+            &addr,
+            "--zone",
+            "example.com",
+            "--key-name",
+            "audit-key",
+        ],
+        &[("OUTPOST_KEY_SECRET", &secret)],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // No secret at all: said so, not tried unsigned.
     let out = audit(&[
         "--primary",
         &addr,
@@ -336,9 +369,24 @@ fn primary_mode_against_bind_with_tsig() {
         "example.com",
         "--key-name",
         "audit-key",
-        "--key-secret",
-        &b64(&[1u8; 32]),
     ]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--key-secret-file"), "{}", out.stderr);
+
+    // A wrong secret (from the environment): BIND rejects the request, the
+    // audit cannot run.
+    let wrong = b64(&[1u8; 32]);
+    let out = audit_env(
+        &[
+            "--primary",
+            &addr,
+            "--zone",
+            "example.com",
+            "--key-name",
+            "audit-key",
+        ],
+        &[("OUTPOST_KEY_SECRET", &wrong)],
+    );
     assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stderr
@@ -433,4 +481,92 @@ fn config_mode_takes_key_primary_and_min_expire() {
         "{}",
         out.stderr
     );
+}
+
+/// The disaster MX host is out of zone: the audit asks a resolver for its
+/// addresses (here BIND, authoritative for the partner's zone, standing in
+/// for a recursive resolver) and fails when it has none.
+#[test]
+fn out_of_zone_disaster_mx_is_looked_up() {
+    let partner = "$ORIGIN example.net.\n$TTL 3600\n\
+        @ IN SOA ns.partner hostmaster 1 3600 600 86400 300\n\
+        @ IN NS ns.partner\n\
+        ns.partner IN A 198.51.100.53\n\
+        mx.partner IN A 198.51.100.25\n\
+        mx.partner IN AAAA 2001:db8:1::25\n";
+    let bind = Bind::start(&[("example.net", partner)], &[], &Options::default());
+    let resolver = bind.addr().to_string();
+    let zone = example_zone().display().to_string();
+
+    let out = audit(&[
+        "--file",
+        &zone,
+        "--zone",
+        "example.com",
+        "--resolver",
+        &resolver,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let disaster = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "offsite-mx")
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert_eq!(disaster["severity"], "pass", "{disaster}");
+    let reason = disaster["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("resolves to 198.51.100.25, 2001:db8:1::25")
+            && reason.contains(&format!("resolver {resolver}")),
+        "{reason}"
+    );
+
+    // The same zone with a disaster MX the partner does not have.
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone.zone");
+    let text = std::fs::read_to_string(example_zone()).unwrap().replace(
+        "MX 900 mx.partner.example.net.",
+        "MX 900 gone.partner.example.net.",
+    );
+    std::fs::write(&gone, text).unwrap();
+    let out = audit(&[
+        "--file",
+        gone.to_str().unwrap(),
+        "--zone",
+        "example.com",
+        "--resolver",
+        &resolver,
+    ]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("FAIL  offsite-mx")
+            && l.contains("gone.partner.example.net. is out of zone and has no address")
+            && l.contains("NXDOMAIN")),
+        "{}",
+        out.stdout
+    );
+
+    // A resolver that never answers: the audit cannot confirm the host and
+    // says so with a warning, not a pass.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let out = audit(&[
+        "--file",
+        &zone,
+        "--zone",
+        "example.com",
+        "--resolver",
+        &silent_addr,
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("WARN  offsite-mx") && l.contains("could not be looked up")),
+        "{}",
+        out.stdout
+    );
+    // No "seed" wording in what the operator reads.
+    assert!(!out.stdout.contains("seed"), "{}", out.stdout);
 }

@@ -191,8 +191,10 @@ fn bind_notify_leads_to_ixfr_within_two_seconds() {
     );
 }
 
-/// Unsigned, wrongly signed and unauthorised NOTIFY are refused and start
-/// nothing; a correct one starts a transfer at once.
+/// Wrongly signed and unauthorised NOTIFY are refused and start nothing;
+/// a signed one starts a transfer at once, and so does an unsigned one from
+/// the primary's address (the check it starts is signed: see
+/// `Handler::notify`).
 #[test]
 fn notify_refusals_trigger_nothing() {
     let k = key(9);
@@ -216,9 +218,9 @@ fn notify_refusals_trigger_nothing() {
     wrong.secret[0] ^= 1;
     let other_key = Key::new(n("other-key."), Algorithm::HmacSha256, vec![1; 32]);
     assert_eq!(
-        send_notify("127.0.0.1", op.addr, 2, None).0,
+        send_notify("127.0.0.2", op.addr, 2, None).0,
         ResponseCode::Refused,
-        "unsigned"
+        "unsigned, not from a primary"
     );
     assert_eq!(
         send_notify("127.0.0.1", op.addr, 2, Some(&wrong)).0,
@@ -259,6 +261,20 @@ fn notify_refusals_trigger_nothing() {
     assert_eq!(rcode, ResponseCode::NoError);
     assert!(
         op.log_text().contains("serial not newer than ours"),
+        "{}",
+        op.log_text()
+    );
+
+    // Unsigned from the primary (BIND's default): accepted, and the signed
+    // SOA check and transfer it starts bring serial 3 at once.
+    bind.update_zone(ZONE, &zone_text(3, "new IN A 192.0.2.3"));
+    let (rcode, verified) = send_notify("127.0.0.1", op.addr, 3, None);
+    assert_eq!((rcode, verified), (ResponseCode::NoError, None));
+    wait_serial(op.addr, 3, Duration::from_secs(3));
+    assert!(
+        op.log_text()
+            .lines()
+            .any(|l| l.contains("NOTIFY accepted") && l.contains("signed=false")),
         "{}",
         op.log_text()
     );

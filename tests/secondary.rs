@@ -253,15 +253,17 @@ fn sleep_until(t: f64) {
     }
 }
 
-/// SERVFAIL with Extended DNS Error 24 (Zone expired)?
+/// SERVFAIL with Extended DNS Error 24 (Invalid Data) and the EXTRA-TEXT
+/// "zone expired", over UDP (the fast path) and TCP (hickory's)?
 fn is_expired_answer(addr: SocketAddr) -> bool {
-    let wire = build_query(ZONE, RecordType::MX, Q::udp());
-    let out = exchange_raw(addr, &wire, false).unwrap();
-    let rcode = out[3] & 0x0f;
-    let ede = out
-        .windows(6)
-        .any(|w| w == [0x00, 0x0f, 0x00, 0x02, 0x00, 24]);
-    rcode == ResponseCode::ServFail.low() && ede
+    let mut ede = vec![0x00, 0x0f, 0x00, 14, 0x00, 24];
+    ede.extend_from_slice(b"zone expired");
+    [false, true].into_iter().all(|tcp| {
+        let wire = build_query(ZONE, RecordType::MX, Q::udp());
+        let out = exchange_raw(addr, &wire, tcp).unwrap();
+        let rcode = out[3] & 0x0f;
+        rcode == ResponseCode::ServFail.low() && out.windows(ede.len()).any(|w| w == ede)
+    })
 }
 
 fn answers(addr: SocketAddr) -> bool {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use clap::Args;
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::{Name, Record, RecordType};
 use ipnet::IpNet;
 
-use super::{AuditOptions, DEFAULT_MIN_TTL, audit, secs32};
+use super::{AuditOptions, DEFAULT_MIN_TTL, External, Lookup, audit, external_mx_targets, secs32};
 use crate::config::{
     Config, ConfigError, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT, DEFAULT_TRANSFER_TIMEOUT,
     parse_duration,
@@ -81,14 +81,25 @@ pub struct AuditArgs {
     /// Transfer the zone (AXFR) from this primary, `IP` or `IP:PORT`.
     #[arg(long)]
     pub primary: Option<String>,
-    /// TSIG key name for the transfer.
-    #[arg(long, requires = "key_secret", conflicts_with = "key")]
+    /// TSIG key name for the transfer; the secret comes from
+    /// --key-secret-file or $OUTPOST_KEY_SECRET.
+    #[arg(long, conflicts_with = "key")]
     pub key_name: Option<String>,
     /// TSIG algorithm (hmac-sha256, hmac-sha512, ...).
     #[arg(long, default_value = "hmac-sha256", requires = "key_name")]
     pub key_algorithm: String,
-    /// TSIG secret, base64.
+    /// File holding the TSIG secret, base64 (as `secret_file` in the
+    /// configuration); wins over --key-secret and $OUTPOST_KEY_SECRET.
     #[arg(long, requires = "key_name")]
+    pub key_secret_file: Option<PathBuf>,
+    /// TSIG secret, base64. On the command line it shows in `ps` and the
+    /// shell history: prefer --key-secret-file or the environment.
+    #[arg(
+        long,
+        env = "OUTPOST_KEY_SECRET",
+        hide_env_values = true,
+        requires = "key_name"
+    )]
     pub key_secret: Option<String>,
     /// Outpost configuration: its [[key]]s, and the zone's min_expire,
     /// max_expire, key and primaries.
@@ -119,6 +130,14 @@ pub struct AuditArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Recursive resolver (`IP` or `IP:PORT`) asked for the addresses of MX
+    /// hosts outside the zone's own data, the disaster MX above all;
+    /// default: the first `nameserver` in /etc/resolv.conf.
+    #[arg(long, conflicts_with = "no_resolve")]
+    pub resolver: Option<String>,
+    /// Do not look up MX hosts outside the zone (the findings say so).
+    #[arg(long)]
+    pub no_resolve: bool,
 }
 
 fn bad(option: &'static str, value: &str, reason: impl ToString) -> AuditError {
@@ -241,7 +260,23 @@ impl AuditArgs {
                 });
             }
             let key = if let Some(name) = &self.key_name {
-                let secret = self.key_secret.as_deref().unwrap_or_default();
+                let secret = match (&self.key_secret_file, &self.key_secret) {
+                    (Some(path), _) => std::fs::read_to_string(path).map_err(|e| {
+                        bad(
+                            "--key-secret-file",
+                            &path.display().to_string(),
+                            format!("cannot read it: {e}"),
+                        )
+                    })?,
+                    (None, Some(secret)) => secret.clone(),
+                    (None, None) => {
+                        return Err(bad(
+                            "--key-name",
+                            name,
+                            "needs a secret: --key-secret-file FILE or $OUTPOST_KEY_SECRET",
+                        ));
+                    }
+                };
                 let algorithm = Algorithm::from_config_name(&self.key_algorithm)
                     .map_err(|e| bad("--key-algorithm", &self.key_algorithm, e))?;
                 let secret = base64::engine::general_purpose::STANDARD
@@ -368,7 +403,15 @@ pub fn run(args: &AuditArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let report = audit(&plan.zone, &records, &plan.options);
+    let mut options = plan.options;
+    options.external = match args.external(&plan.zone, &records) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("outpost audit: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let report = audit(&plan.zone, &records, &options);
     if args.json {
         println!(
             "{}",
@@ -378,4 +421,154 @@ pub fn run(args: &AuditArgs) -> ExitCode {
         print!("{}", report.to_text());
     }
     ExitCode::from(report.exit_code())
+}
+
+/// How long one resolver query may take; it is tried twice.
+const RESOLVER_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl AuditArgs {
+    /// Looks up the MX hosts the zone's data cannot vouch for.
+    fn external(&self, zone: &Name, records: &[Record]) -> Result<External, AuditError> {
+        if self.no_resolve {
+            return Ok(External::NotAsked("--no-resolve".into()));
+        }
+        let targets = external_mx_targets(zone, records);
+        let resolver = match &self.resolver {
+            Some(text) => parse_primary(text)
+                .map_err(|_| bad("--resolver", text, "expected IP or IP:PORT"))?,
+            None => match system_resolver() {
+                Some(addr) => addr,
+                None => {
+                    return Ok(External::NotAsked(
+                        "no nameserver in /etc/resolv.conf; give --resolver".into(),
+                    ));
+                }
+            },
+        };
+        let answers = targets
+            .into_iter()
+            .map(|name| {
+                let found = lookup(resolver, &name);
+                (name, found)
+            })
+            .collect();
+        Ok(External::Asked {
+            resolver: format!("resolver {resolver}"),
+            answers,
+        })
+    }
+}
+
+/// The first `nameserver` of /etc/resolv.conf.
+fn system_resolver() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some("nameserver"))
+            .then(|| words.next()?.parse::<IpAddr>().ok())
+            .flatten()
+            .map(|ip| SocketAddr::new(ip, DEFAULT_DNS_PORT))
+    })
+}
+
+/// A and AAAA of `host` from a recursive resolver.
+fn lookup(resolver: SocketAddr, host: &Name) -> Lookup {
+    let mut addrs = Vec::new();
+    let mut no_address = Vec::new();
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        match query(resolver, host, rtype) {
+            Ok(msg) => {
+                let rcode = msg.rcode();
+                if rcode != 0 {
+                    let name = crate::wire::rcode_name(rcode);
+                    // NXDOMAIN is an answer; SERVFAIL and the rest say
+                    // nothing about the host.
+                    if rcode == 3 {
+                        no_address.push(format!("{name} to {rtype}"));
+                    } else {
+                        return Lookup::Failed(format!("{resolver} answered {name} to {rtype}"));
+                    }
+                    continue;
+                }
+                let before = addrs.len();
+                for r in &msg.answers {
+                    match (r.rtype, r.rdata.len()) {
+                        (RecordType::A, 4) => {
+                            let b: [u8; 4] = r.rdata[..].try_into().expect("length checked");
+                            addrs.push(IpAddr::from(b));
+                        }
+                        (RecordType::AAAA, 16) => {
+                            let b: [u8; 16] = r.rdata[..].try_into().expect("length checked");
+                            addrs.push(IpAddr::from(b));
+                        }
+                        _ => {}
+                    }
+                }
+                if addrs.len() == before {
+                    no_address.push(format!("no {rtype} record"));
+                }
+            }
+            Err(e) => return Lookup::Failed(format!("{resolver}: {e}")),
+        }
+    }
+    if addrs.is_empty() {
+        Lookup::NoAddress(no_address.join(", "))
+    } else {
+        Lookup::Addresses(addrs)
+    }
+}
+
+fn query(
+    resolver: SocketAddr,
+    host: &Name,
+    rtype: RecordType,
+) -> std::io::Result<crate::wire::Message> {
+    use std::net::UdpSocket;
+    let bind: SocketAddr = if resolver.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind)?;
+    sock.connect(resolver)?;
+    sock.set_read_timeout(Some(RESOLVER_TIMEOUT))?;
+    let id: u16 = rand::random();
+    let mut b =
+        crate::wire::MessageBuilder::new(id, crate::wire::OPCODE_QUERY, crate::wire::FLAG_RD);
+    b.question(host, rtype, crate::wire::CLASS_IN);
+    let q = b
+        .finish()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..2 {
+        sock.send(&q)?;
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(n) => {
+                    let Ok(msg) = crate::wire::Message::parse(&buf[..n]) else {
+                        continue;
+                    };
+                    if msg.header.id == id && msg.header.is_response() {
+                        return Ok(msg);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "no answer after two tries of {}s",
+            RESOLVER_TIMEOUT.as_secs()
+        ),
+    ))
 }

@@ -60,7 +60,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
 
-/// The TTL the seed chapter recommends for disaster records (41 days).
+/// The TTL the sendmail book's "Prepare for Disaster" advice gives
+/// disaster records (41 days).
 pub const SEED_TTL: u32 = 3_600_000;
 /// Default `--min-ttl`: "TTLs that are over a month".
 pub const DEFAULT_MIN_TTL: u32 = 30 * 86_400;
@@ -211,6 +212,38 @@ pub struct AuditOptions {
     pub max_expire: u32,
     /// Seconds since the Unix epoch.
     pub now: u64,
+    /// What a resolver said about the MX targets outside the zone's own
+    /// data (the core does no I/O; `cli` asks).
+    pub external: External,
+}
+
+/// Lookups of hosts the zone's data cannot vouch for: out of zone, or in a
+/// delegated child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    /// Not looked up; the reason is shown in the findings.
+    NotAsked(String),
+    Asked {
+        /// Who was asked, as shown in the findings ("resolver 192.0.2.1:53").
+        resolver: String,
+        answers: BTreeMap<Name, Lookup>,
+    },
+}
+
+/// A resolver's answer for one host's A and AAAA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Addresses(Vec<IpAddr>),
+    /// It answered, with no address (NXDOMAIN, NODATA, SERVFAIL, ...).
+    NoAddress(String),
+    /// No usable answer (timeout, unreachable): nothing is known.
+    Failed(String),
+}
+
+/// A target's status: `confirmed` is false when nothing could be checked.
+struct TargetStatus {
+    confirmed: bool,
+    text: String,
 }
 
 impl AuditOptions {
@@ -223,8 +256,29 @@ impl AuditOptions {
             min_expire: secs32(crate::config::DEFAULT_MIN_EXPIRE),
             max_expire: secs32(crate::config::DEFAULT_MAX_EXPIRE),
             now,
+            external: External::NotAsked("no resolver was asked".into()),
         }
     }
+}
+
+/// The MX targets of the zone that its own data cannot vouch for (out of
+/// zone, or below a zone cut): the ones `cli` asks a resolver about.
+pub fn external_mx_targets(zone: &Name, records: &[Record]) -> Vec<Name> {
+    let opts = AuditOptions::new(0);
+    let view = View::new(zone, records, &opts);
+    let mut out: Vec<Name> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) if zone.zone_of(&r.name) && !mx.exchange.is_root() => {
+                Some(mx.exchange.clone())
+            }
+            _ => None,
+        })
+        .filter(|t| view.locate(t) != Location::InZone)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A duration in whole seconds, saturating at `u32::MAX` (TTLs and SOA
@@ -284,6 +338,7 @@ struct View<'a> {
     cuts: Vec<Name>,
     home: Vec<Name>,
     offsite_nets: &'a [IpNet],
+    external: &'a External,
 }
 
 impl<'a> View<'a> {
@@ -312,6 +367,7 @@ impl<'a> View<'a> {
             cuts,
             home,
             offsite_nets: &opts.offsite_nets,
+            external: &opts.external,
         }
     }
 
@@ -373,39 +429,71 @@ impl<'a> View<'a> {
         self.home.iter().map(show).collect::<Vec<_>>().join(", ")
     }
 
-    /// Whether an MX target can be resolved, as far as this zone can tell:
-    /// `Err` says why not.
-    fn target_status(&self, target: &Name) -> Result<String, String> {
-        match self.locate(target) {
-            Location::OutOfZone => Ok(format!("{} is out of zone (not checked)", show(target))),
-            Location::Delegated(cut) => Ok(format!(
-                "{} is in the delegated zone {} (not checked)",
-                show(target),
-                show(&cut)
-            )),
-            Location::InZone => {
-                if !self.rrset(target, RecordType::CNAME).is_empty() {
-                    Err(format!(
-                        "{} is an alias (CNAME); MX targets must not be (RFC 2181 §10.3)",
-                        show(target)
-                    ))
-                } else {
-                    let addrs = self.addresses(target);
-                    if addrs.is_empty() {
-                        Err(format!(
-                            "{} is in the zone but has no A/AAAA record",
-                            show(target)
-                        ))
-                    } else {
-                        let types: BTreeSet<String> =
-                            addrs.iter().map(|r| r.record_type().to_string()).collect();
-                        Ok(format!(
-                            "{} resolves in the zone ({})",
-                            show(target),
-                            types.into_iter().collect::<Vec<_>>().join("/")
-                        ))
-                    }
-                }
+    /// Whether an MX target resolves: from the zone's own data when it
+    /// lives there, else from the resolver's answer. `Err` says why not.
+    fn target_status(&self, target: &Name) -> Result<TargetStatus, String> {
+        let place = match self.locate(target) {
+            Location::OutOfZone => format!("{} is out of zone", show(target)),
+            Location::Delegated(cut) => {
+                format!("{} is in the delegated zone {}", show(target), show(&cut))
+            }
+            Location::InZone => String::new(),
+        };
+        if !place.is_empty() {
+            return match self.external {
+                External::NotAsked(why) => Ok(TargetStatus {
+                    confirmed: false,
+                    text: format!("{place}; its addresses were not looked up ({why})"),
+                }),
+                External::Asked { resolver, answers } => match answers.get(target) {
+                    Some(Lookup::Addresses(addrs)) => Ok(TargetStatus {
+                        confirmed: true,
+                        text: format!(
+                            "{place} and resolves to {} ({resolver})",
+                            addrs
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }),
+                    Some(Lookup::NoAddress(why)) => Err(format!(
+                        "{place} and has no address: {resolver} answered {why}"
+                    )),
+                    Some(Lookup::Failed(why)) => Ok(TargetStatus {
+                        confirmed: false,
+                        text: format!("{place}; its addresses could not be looked up: {why}"),
+                    }),
+                    None => Ok(TargetStatus {
+                        confirmed: false,
+                        text: format!("{place}; its addresses were not looked up"),
+                    }),
+                },
+            };
+        }
+        if !self.rrset(target, RecordType::CNAME).is_empty() {
+            Err(format!(
+                "{} is an alias (CNAME); MX targets must not be (RFC 2181 §10.3)",
+                show(target)
+            ))
+        } else {
+            let addrs = self.addresses(target);
+            if addrs.is_empty() {
+                Err(format!(
+                    "{} is in the zone but has no A/AAAA record",
+                    show(target)
+                ))
+            } else {
+                let types: BTreeSet<String> =
+                    addrs.iter().map(|r| r.record_type().to_string()).collect();
+                Ok(TargetStatus {
+                    confirmed: true,
+                    text: format!(
+                        "{} resolves in the zone ({})",
+                        show(target),
+                        types.into_iter().collect::<Vec<_>>().join("/")
+                    ),
+                })
             }
         }
     }
@@ -566,10 +654,16 @@ fn check_offsite_mx(a: &mut Audit, sets: &[MxSet]) {
             });
             match resolving {
                 Some((r, why, status)) => a.push(
-                    Severity::Pass,
+                    // A disaster MX that could not be looked up is not a
+                    // pass; one the operator chose not to look up is.
+                    if status.confirmed || matches!(a.view.external, External::NotAsked(_)) {
+                        Severity::Pass
+                    } else {
+                        Severity::Warn
+                    },
                     CHECK_OFFSITE_MX,
                     mx_text(r),
-                    format!("highest preference number; {why}; {status}"),
+                    format!("highest preference number; {why}; {}", status.text),
                 ),
                 None => {
                     let RData::MX(mx) = &r.data else { continue };
@@ -608,13 +702,13 @@ fn check_offsite_mx(a: &mut Audit, sets: &[MxSet]) {
 }
 
 fn check_mx_targets(a: &mut Audit, set: &MxSet) {
-    let results: Vec<(String, Result<String, String>)> = set
+    let results: Vec<(String, Result<TargetStatus, String>)> = set
         .mx()
         .map(|(r, _, ex)| (mx_text(r), a.view.target_status(ex)))
         .collect();
     for (subject, status) in results {
         match status {
-            Ok(why) => a.push(Severity::Pass, CHECK_MX_TARGET, subject, why),
+            Ok(status) => a.push(Severity::Pass, CHECK_MX_TARGET, subject, status.text),
             Err(why) => a.push(Severity::Fail, CHECK_MX_TARGET, subject, why),
         }
     }
@@ -771,7 +865,7 @@ fn check_long_ttl(a: &mut Audit, sets: &[&MxSet]) -> u32 {
                 subject,
                 format!(
                     "TTL {lo} ({}) is under {}: caches forget the record early in a disaster \
-                     (the seed recommends {SEED_TTL})",
+                     (the sendmail book's disaster advice is {SEED_TTL})",
                     fmt_secs(lo),
                     fmt_secs(min)
                 ),

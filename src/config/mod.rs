@@ -10,6 +10,11 @@
 //! Relative paths (`data_dir`, `seed_file`) are resolved against the current
 //! working directory of the process, not the directory of the config file,
 //! matching what a shell user expects when typing them on a command line.
+//! Secrets may live in files of their own (`secret_file`,
+//! `control_token_file`); a relative one is looked up in
+//! `$CREDENTIALS_DIRECTORY` when that is set (systemd's `LoadCredential`),
+//! else in `credentials/` beside the configuration file, so the
+//! configuration itself can stay world-readable.
 
 mod raw;
 #[cfg(test)]
@@ -230,9 +235,22 @@ pub struct ZoneConfig {
     pub zonefile_sync: Duration,
     pub on_damaged_copy: DamagedCopy,
     pub zonemd: ZonemdMode,
+    /// Local addresses for SOA queries, transfers and NOTIFY out: at most
+    /// one per address family. A peer of a family with none gets the
+    /// system's choice.
+    pub source: Vec<IpAddr>,
 }
 
 impl ZoneConfig {
+    /// The local address to talk to `peer` from, if one is configured for
+    /// its address family.
+    pub fn source_for(&self, peer: SocketAddr) -> Option<IpAddr> {
+        self.source
+            .iter()
+            .copied()
+            .find(|s| s.is_ipv4() == peer.is_ipv4())
+    }
+
     /// Whether a NOTIFY for this zone from `peer` is accepted: the primaries
     /// may always send one, `notify_from` adds more sources.
     pub fn notify_allowed(&self, peer: IpAddr) -> bool {
@@ -322,6 +340,55 @@ impl Config {
             file: source.to_string(),
             problems,
         })
+    }
+
+    /// What a client of the control endpoint needs, and only that: the
+    /// `control` address and, when `with_token`, the token (from
+    /// `control_token` or `control_token_file`). Zones and key secrets are
+    /// not read, so an operator's shell that may not read them can still
+    /// reach the server.
+    pub fn load_control(
+        path: &Path,
+        with_token: bool,
+    ) -> Result<(Option<SocketAddr>, Option<String>), ConfigError> {
+        let file = path.display().to_string();
+        let fail = |path: &str, message: String| ConfigError {
+            file: file.clone(),
+            problems: vec![Problem {
+                path: path.to_string(),
+                position: None,
+                message,
+            }],
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail("", format!("cannot read config file: {e}")))?;
+        let raw = validate::parse(&text).map_err(|problem| ConfigError {
+            file: file.clone(),
+            problems: vec![problem],
+        })?;
+        let control = match raw.server.control.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                fail(
+                    "server.control",
+                    format!("{text:?} is not an IP address with port"),
+                )
+            })?),
+        };
+        let token = match (
+            with_token,
+            raw.server.control_token,
+            raw.server.control_token_file,
+        ) {
+            (false, _, _) => None,
+            (true, Some(token), _) => Some(token),
+            (true, None, Some(tf)) => Some(
+                validate::read_secret_file(&tf, &validate::secrets_dir(path))
+                    .map_err(|e| fail("server.control_token_file", e))?,
+            ),
+            (true, None, None) => None,
+        };
+        Ok((control, token))
     }
 
     pub fn zone(&self, name: &Name) -> Option<&ZoneConfig> {

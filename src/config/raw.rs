@@ -32,6 +32,7 @@ pub(super) struct RawServer {
     pub data_dir: Option<PathBuf>,
     pub control: Option<String>,
     pub control_token: Option<String>,
+    pub control_token_file: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub udp_workers: Option<usize>,
@@ -43,6 +44,7 @@ pub(super) struct RawKey {
     pub name: Option<String>,
     pub algorithm: Option<String>,
     pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
 }
 
 /// `#[serde(flatten)]` cannot be combined with `deny_unknown_fields`, so the
@@ -101,6 +103,25 @@ settings! {
     allow_transfer: Vec<String>,
     notify: Vec<String>,
     key: String,
+    source: OneOrMany,
+}
+
+/// A string, or a list of strings (`source = "192.0.2.1"` or
+/// `source = ["192.0.2.1", "2001:db8::1"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 /// A duration written as `"1h30m"` or as integer seconds.

@@ -481,7 +481,10 @@ secret = "c2VjcmV0"
         "{}",
         shown[4]
     );
-    assert_eq!(shown[5], "test.toml: key[3] (bad algo): missing `secret`");
+    assert_eq!(
+        shown[5],
+        "test.toml: key[3] (bad algo): missing `secret` (or `secret_file`)"
+    );
     assert_eq!(shown[6], "test.toml: key[4]: missing `name`");
     assert!(!shown.iter().any(|l| l.contains("hunter")));
 }
@@ -800,4 +803,110 @@ fn example_and_docs_cover_every_key() {
             "docs/config.md lacks {key}"
         );
     }
+}
+
+#[test]
+fn secrets_from_files_by_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("xfr-key");
+    std::fs::write(&secret, "  c2VjcmV0LWtleS1tYXRlcmlhbA==\n").unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:5353\"]\ndata_dir = \"/var/lib/outpost\"\n\
+         control = \"127.0.0.1:8053\"\ncontrol_token_file = \"{}\"\n\n\
+         [[key]]\nname = \"xfr-key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n{ZONE}key = \"xfr-key\"\n",
+        token.display(),
+        secret.display()
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.server.control_token.as_deref(), Some("t0ken"));
+    assert_eq!(
+        c.zones[0].key.as_ref().unwrap().secret,
+        b"secret-key-material"
+    );
+
+    // Both ways at once, a missing file, a file that is not base64.
+    std::fs::write(&secret, "not base64!").unwrap();
+    let text = text.replace("secret_file", "secret = \"c2VjcmV0\"\nsecret_file");
+    let shown = lines(&text);
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.contains("key[0] (xfr-key): `secret` and `secret_file` are both set")),
+        "{shown:?}"
+    );
+    let text = text.replace("secret = \"c2VjcmV0\"\n", "");
+    let shown = lines(&text);
+    assert!(
+        shown.iter().any(
+            |l| l.contains("key[0] (xfr-key).secret_file: the secret in")
+                && l.contains("is not valid base64")
+        ),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.iter().any(|l| l.contains("not base64!")),
+        "{shown:?}"
+    );
+    std::fs::remove_file(&token).unwrap();
+    let shown = lines(&text);
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.contains("server.control_token_file: cannot read")),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn source_addresses_one_per_family() {
+    let c = parse(&format!(
+        "{SERVER}[defaults]\nsource = \"192.0.2.10\"\n{ZONE}"
+    ))
+    .unwrap();
+    let z = &c.zones[0];
+    assert_eq!(z.source, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        z.source_for("127.0.0.1:53".parse().unwrap()),
+        Some("192.0.2.10".parse().unwrap())
+    );
+    assert_eq!(z.source_for("[::1]:53".parse().unwrap()), None);
+    let c = parse(&format!(
+        "{SERVER}{ZONE}source = [\"192.0.2.10\", \"2001:db8::10\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.zones[0].source_for("[::1]:53".parse().unwrap()),
+        Some("2001:db8::10".parse().unwrap())
+    );
+    let shown = lines(&format!(
+        "{SERVER}{ZONE}source = [\"192.0.2.10\", \"192.0.2.11\", \"0.0.0.0\", \"192.0.2.12:53\"]\n"
+    ));
+    assert!(
+        shown[0].contains("source[1]: \"192.0.2.11\": only one source address per address family"),
+        "{shown:?}"
+    );
+    assert!(shown[1].contains("source[2]"), "{shown:?}");
+    assert!(
+        shown[2]
+            .contains("source[3]: \"192.0.2.12:53\" is not an IP address (a source has no port)"),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn control_must_not_share_a_listen_port() {
+    let shown = lines(&format!(
+        "[server]\nlisten = [\"0.0.0.0:5353\"]\ndata_dir = \"/var/lib/outpost\"\ncontrol = \"127.0.0.1:5353\"\n{ZONE}"
+    ));
+    assert!(
+        shown[0].contains("server.control: 127.0.0.1:5353 is also listen[0] (0.0.0.0:5353)"),
+        "{shown:?}"
+    );
+    // Another port, or another family's wildcard, is fine.
+    parse(&format!(
+        "[server]\nlisten = [\"[::]:5353\"]\ndata_dir = \"/var/lib/outpost\"\ncontrol = \"127.0.0.1:5353\"\n{ZONE}"
+    ))
+    .unwrap();
 }

@@ -106,6 +106,7 @@ fn entry_path(table: &str, index: usize, name: Option<&str>) -> String {
 
 pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
+    let secrets = secrets_dir(&source);
 
     // Keys first: zones and [defaults] refer to them. `declared` holds every
     // key name that parsed, even if the key is otherwise broken, so a bad
@@ -150,13 +151,27 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
                 .map_err(|e| p.report(format!("{kp}.algorithm"), e.to_string()))
                 .ok(),
         };
-        let secret = match &rk.secret {
-            None => {
-                p.report(&kp, "missing `secret`");
+        let secret = match (&rk.secret, &rk.secret_file) {
+            (None, None) => {
+                p.report(&kp, "missing `secret` (or `secret_file`)");
                 None
             }
-            Some(text) => decode_secret(text)
+            (Some(_), Some(_)) => {
+                p.report(
+                    &kp,
+                    "`secret` and `secret_file` are both set; keep one of them",
+                );
+                None
+            }
+            (Some(text), None) => decode_secret(text)
                 .map_err(|e| p.report(format!("{kp}.secret"), e))
+                .ok(),
+            (None, Some(path)) => read_secret_file(path, &secrets)
+                .and_then(|text| {
+                    decode_secret(&text)
+                        .map_err(|e| format!("the secret in {} {e}", path.display()))
+                })
+                .map_err(|e| p.report(format!("{kp}.secret_file"), e))
                 .ok(),
         };
         if let (Some(name), Some(algorithm), Some(secret)) = (name, algorithm, secret) {
@@ -171,7 +186,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
         }
     }
 
-    let server = check_server(raw.server, &mut p);
+    let server = check_server(raw.server, &secrets, &mut p);
 
     let defaults = check_settings(raw.defaults, "defaults", &declared, &mut p);
     check_timer_order("defaults", &defaults, &defaults.timers(), &mut p);
@@ -277,6 +292,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
             zonefile_sync: merged.zonefile_sync.unwrap_or(DEFAULT_ZONEFILE_SYNC),
             on_damaged_copy: merged.on_damaged_copy.unwrap_or_default(),
             zonemd: merged.zonemd.unwrap_or_default(),
+            source: merged.source.unwrap_or_default(),
         };
         zones.push(zone);
     }
@@ -292,7 +308,11 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
     }
 }
 
-fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerConfig> {
+fn check_server(
+    raw: super::raw::RawServer,
+    secrets: &Path,
+    p: &mut Problems,
+) -> Option<ServerConfig> {
     if raw.listen.is_empty() {
         p.report("server.listen", "at least one listen address is required");
     }
@@ -322,13 +342,44 @@ fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerCo
                 None
             }
         });
-    match (&raw.control_token, &raw.control) {
+    // The control endpoint and DNS over TCP cannot share a port.
+    if let Some(c) = control {
+        let overlaps = |x: IpAddr, y: IpAddr| {
+            x == y || (x.is_ipv4() == y.is_ipv4() && (x.is_unspecified() || y.is_unspecified()))
+        };
+        for (i, l) in listen.iter().enumerate() {
+            if c.port() != 0 && c.port() == l.port() && overlaps(c.ip(), l.ip()) {
+                p.report(
+                    "server.control",
+                    format!("{c} is also listen[{i}] ({l}): the control endpoint needs a port of its own"),
+                );
+            }
+        }
+    }
+    let (token_key, control_token) = match (raw.control_token, &raw.control_token_file) {
+        (Some(_), Some(_)) => {
+            p.report(
+                "server",
+                "`control_token` and `control_token_file` are both set; keep one of them",
+            );
+            ("control_token", None)
+        }
+        (Some(token), None) => ("control_token", Some(token)),
+        (None, Some(path)) => (
+            "control_token_file",
+            read_secret_file(path, secrets)
+                .map_err(|e| p.report("server.control_token_file", e))
+                .ok(),
+        ),
+        (None, None) => ("control_token", None),
+    };
+    match (&control_token, &raw.control) {
         (Some(token), _) if token.is_empty() => {
-            p.report("server.control_token", "must not be empty");
+            p.report(format!("server.{token_key}"), "must not be empty");
         }
         (Some(_), None) => {
             p.report(
-                "server.control_token",
+                format!("server.{token_key}"),
                 "is set but `control` is not, so nothing would use it",
             );
         }
@@ -360,7 +411,7 @@ fn check_server(raw: super::raw::RawServer, p: &mut Problems) -> Option<ServerCo
         listen,
         data_dir: data_dir?,
         control,
-        control_token: raw.control_token,
+        control_token,
         log_format: raw.log_format.unwrap_or_default(),
         log_level,
         udp_workers,
@@ -394,6 +445,7 @@ struct Settings {
     notify: Option<Vec<SocketAddr>>,
     /// `Some(None)`: explicitly no key (`key = ""`), overriding `[defaults]`.
     key: Option<Option<Name>>,
+    source: Option<Vec<IpAddr>>,
 }
 
 macro_rules! prefer {
@@ -409,7 +461,7 @@ impl Settings {
             max_expire, on_expire, transfer_timeout, idle_timeout, max_records,
             max_transfer_bytes, max_rrset_records, max_types_per_name, ixfr_history,
             ixfr_history_bytes, zonefile_sync, on_damaged_copy, zonemd, notify_from,
-            allow_transfer, notify, key)
+            allow_transfer, notify, key, source)
     }
 
     /// The timer bounds, built-in defaults filling what is not set.
@@ -499,7 +551,38 @@ fn check_settings(
         }
     });
 
+    let source = raw.source.map(|list| {
+        let list = list.into_vec();
+        let mut out: Vec<IpAddr> = Vec::new();
+        for (i, text) in list.iter().enumerate() {
+            let at = format!("{path}.source[{i}]");
+            match text.parse::<IpAddr>() {
+                Ok(ip) if ip.is_unspecified() => {
+                    p.report(
+                        at,
+                        format!(
+                            "{text:?}: the unspecified address is the default; leave `source` out"
+                        ),
+                    );
+                }
+                Ok(ip) if out.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) => {
+                    p.report(
+                        at,
+                        format!("{text:?}: only one source address per address family"),
+                    );
+                }
+                Ok(ip) => out.push(ip),
+                Err(_) => p.report(
+                    at,
+                    format!("{text:?} is not an IP address (a source has no port)"),
+                ),
+            }
+        }
+        out
+    });
+
     Settings {
+        source,
         min_refresh: raw.min_refresh.map(|v| v.0),
         max_refresh: raw.max_refresh.map(|v| v.0),
         min_retry: raw.min_retry.map(|v| v.0),
@@ -666,6 +749,45 @@ fn parse_acl(text: &str, declared_keys: &BTreeSet<Name>) -> Result<AclEntry, Str
             "{text:?} is neither an IP address, a CIDR network nor the name of a [[key]]"
         )),
     }
+}
+
+/// Where relative secret files are: `$CREDENTIALS_DIRECTORY` when set
+/// (systemd's `LoadCredential=`, or a container's `/run/secrets`), else
+/// `credentials/` beside the configuration file, which is where the
+/// credentials systemd loads come from (/etc/outpost/credentials), so an
+/// operator's shell reads the same secrets as the service.
+pub(super) fn secrets_dir(config_file: &Path) -> PathBuf {
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => config_file
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("credentials"),
+    }
+}
+
+/// Reads a secret kept in a file of its own, without the surrounding
+/// white space; a relative path is taken from `secrets` (see
+/// [`secrets_dir`]). Messages name the file, never its contents.
+pub(super) fn read_secret_file(path: &Path, secrets: &Path) -> Result<String, String> {
+    let full = if path.is_relative() {
+        secrets.join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&full).map_err(|e| {
+        let hint = if path.is_relative() {
+            " (a relative path is read from $CREDENTIALS_DIRECTORY when set, else from credentials/ beside the configuration file)"
+        } else {
+            ""
+        };
+        format!("cannot read {}: {e}{hint}", full.display())
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{} is empty", full.display()));
+    }
+    Ok(text.to_string())
 }
 
 /// Relative paths are taken from the current working directory.

@@ -301,19 +301,23 @@ impl<'b> Encoder<'b> {
     }
 
     /// Our OPT: payload 1232, version 0, the client's DO bit, and an
-    /// Extended DNS Error when given.
-    pub fn opt(&mut self, dnssec_ok: bool, ede: Option<(u16, u16)>) -> Result<(), EncodeError> {
+    /// option when given (code, data): an Extended DNS Error.
+    pub fn opt(
+        &mut self,
+        dnssec_ok: bool,
+        option: Option<(u16, &[u8])>,
+    ) -> Result<(), EncodeError> {
         self.put(&[0])?;
         self.put_u16(41)?;
         self.put_u16(crate::serve::MAX_UDP_PAYLOAD)?;
         self.put(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0])?;
-        match ede {
+        match option {
             None => self.put_u16(0),
-            Some((code, info)) => {
-                self.put_u16(6)?;
+            Some((code, data)) => {
+                self.put_u16(4 + data.len() as u16)?;
                 self.put_u16(code)?;
-                self.put_u16(2)?;
-                self.put_u16(info)
+                self.put_u16(data.len() as u16)?;
+                self.put(data)
             }
         }
     }

@@ -18,7 +18,7 @@ mod encode;
 use hickory_proto::rr::RecordType;
 
 use crate::metrics::{Events, PendingCounts};
-use crate::serve::{self, EDE_OPTION, EDE_ZONE_EXPIRED};
+use crate::serve::{self, EDE_OPTION};
 use crate::store::ZoneTable;
 use crate::wire::EDNS_EXPIRE;
 use crate::zone::key::WireName;
@@ -271,8 +271,8 @@ fn empty(query: &Query<'_>, rcode: u16, expired: bool, out: &mut [u8]) -> usize 
         .expect("a question of at most 259 octets fits in 512");
     let mut ar = 0;
     if let Some(e) = query.edns {
-        let ede = with_ede.then_some((EDE_OPTION, EDE_ZONE_EXPIRED));
-        enc.opt(e.dnssec_ok, ede).expect("room kept for OPT");
+        let option = with_ede.then_some((EDE_OPTION, serve::EDE_ZONE_EXPIRED_DATA));
+        enc.opt(e.dnssec_ok, option).expect("room kept for OPT");
         ar = 1;
     }
     enc.counts(1, 0, 0, ar);

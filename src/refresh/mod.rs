@@ -53,6 +53,17 @@ const EXPIRED_WARN_EVERY: Duration = Duration::from_secs(3600);
 /// Zones checked at the same time; more wait their turn.
 const PARALLEL_CHECKS: usize = 16;
 
+/// Every `ZoneStatus::state`, for the metrics' one-hot state gauge.
+/// `static`: no primaries, served as loaded (seed or disk), never refreshed.
+pub const STATES: [&str; 6] = [
+    "fresh",
+    "refreshing",
+    "retrying",
+    "expired",
+    "expired-serving",
+    "static",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
     #[error(transparent)]
@@ -265,7 +276,7 @@ impl ZoneRuntime {
             }
             Ok(None) => {}
             Err(e) => {
-                error!("{e}");
+                error!(zone = %config.name, "{e}");
                 state.last_error = Some(e.to_string());
             }
         }
@@ -283,7 +294,7 @@ impl ZoneRuntime {
                     warn!(zone = %config.name, "no copy on disk and no seed file: SERVFAIL until the first transfer");
                 }
                 Err(e) => {
-                    error!("{e}");
+                    error!(zone = %config.name, "{e}");
                     state.last_error = Some(e.to_string());
                 }
             }
@@ -415,6 +426,10 @@ impl ZoneRuntime {
         {
             next = next.min(now.saturating_add(EXPIRED_WARN_EVERY));
         }
+        if self.config.primaries.is_empty() {
+            // A static zone: only the expiry log and its files are left.
+            next = now.saturating_add(EXPIRED_WARN_EVERY);
+        }
         if let Some(d) = disk_due {
             next = next.min(d);
         }
@@ -440,11 +455,12 @@ impl ZoneRuntime {
             Some(t) => {
                 let s = t.status(now);
                 let name = match s.state {
+                    TimerState::Expired if served => "expired-serving",
+                    TimerState::Expired => "expired",
+                    _ if self.config.primaries.is_empty() => "static",
                     TimerState::Fresh => "fresh",
                     TimerState::Refreshing => "refreshing",
                     TimerState::Retrying => "retrying",
-                    TimerState::Expired if served => "expired-serving",
-                    TimerState::Expired => "expired",
                 };
                 (
                     Some(s.serial),
@@ -455,7 +471,14 @@ impl ZoneRuntime {
                     s.expires_in.map(|d| d.as_secs()),
                 )
             }
-            None => (None, "retrying", None, Some(st.no_copy_due.0), None, None),
+            None => {
+                let state = if self.config.primaries.is_empty() {
+                    "static"
+                } else {
+                    "retrying"
+                };
+                (None, state, None, Some(st.no_copy_due.0), None, None)
+            }
         };
         let signature_warning = signatures_expire_at.and_then(|sig| {
             if sig <= now.0 {
@@ -788,7 +811,8 @@ async fn service(zone: &Arc<ZoneRuntime>, events: &Events) {
     let now = UnixTime::now();
     zone.apply_expiry(now);
     zone.maintain_disk(now).await;
-    if zone.check_due(now) {
+    // A static zone (no primaries): nothing to ask, nothing failed.
+    if !zone.config.primaries.is_empty() && zone.check_due(now) {
         check(zone, events).await;
     }
 }
@@ -814,12 +838,16 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     };
     let cfg = &zone.config;
     let key = cfg.key.as_ref();
+    let zone_label = cfg.name.to_string();
     let mut outcome: Option<Result<(), RefreshError>> = None;
     for &primary in &cfg.primaries {
-        let soa = match client::query_soa(primary, &cfg.name, key, SOA_TIMEOUT).await {
+        let source = cfg.source_for(primary);
+        let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await
+        {
             Ok(soa) => soa,
             Err(e) => {
-                warn!("{e}");
+                warn!(zone = %cfg.name, %primary, "{e}");
+                events.soa_failed(&zone_label, primary);
                 outcome = Some(Err(e.into()));
                 continue;
             }
@@ -855,7 +883,6 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
         // A seed copy may differ from the primary's version of the same
         // serial, and an operator's retransfer wants the whole zone.
         let incremental = has_copy && !from_seed && !force;
-        let zone_label = cfg.name.to_string();
         match transfer::transfer_zone(zone, primary, soa.serial, incremental).await {
             Ok(method) => {
                 events.transfer(&zone_label, method.metric_kind(), "success");
@@ -863,7 +890,7 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
                 break;
             }
             Err(e) => {
-                error!("{e}");
+                error!(zone = %cfg.name, %primary, serial = soa.serial, "{e}");
                 let persisted_only = matches!(e, RefreshError::Persist { .. });
                 events.transfer(
                     &zone_label,
@@ -876,6 +903,7 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
                     outcome = Some(Ok(()));
                     break;
                 }
+                events.transfer_failed(&zone_label, primary);
                 outcome = Some(Err(e));
             }
         }

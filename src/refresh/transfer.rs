@@ -154,14 +154,14 @@ async fn fetch_ixfr(
     announced: u32,
 ) -> Result<Result<Fetched, String>, RefreshError> {
     let cfg = &zone.config;
-    let t = match client::ixfr(
+    let t = match client::ixfr_from(
+        cfg.source_for(primary),
         primary,
         &cfg.name,
         old.soa(),
         cfg.key.as_ref(),
         cfg.limits,
-        cfg.transfer_timeout,
-        cfg.idle_timeout,
+        (cfg.transfer_timeout, cfg.idle_timeout),
     )
     .await
     {
@@ -193,13 +193,13 @@ async fn fetch_ixfr(
 
 async fn fetch_axfr(zone: &ZoneRuntime, primary: SocketAddr) -> Result<Fetched, RefreshError> {
     let cfg = &zone.config;
-    let r = client::axfr(
+    let r = client::axfr_from(
+        cfg.source_for(primary),
         primary,
         &cfg.name,
         cfg.key.as_ref(),
         cfg.limits,
-        cfg.transfer_timeout,
-        cfg.idle_timeout,
+        (cfg.transfer_timeout, cfg.idle_timeout),
     )
     .await?;
     Ok(Fetched {
@@ -324,7 +324,7 @@ async fn commit(
     };
     zone.apply_expiry(now);
     info!(zone = %cfg.name, %primary, serial, records, messages = c.messages, bytes = c.bytes,
-          method = %c.method.text(), fetch_seconds, seconds = started.elapsed().as_secs_f64(),
+          method = %c.method.text(), fetch_seconds, duration = started.elapsed().as_secs_f64(),
           "transfer done, new copy in service");
     if old_serial != Some(serial) && !cfg.notify.is_empty() {
         notify::spawn(cfg, &new_soa);

@@ -3,12 +3,12 @@
 //! live in [`super::interp`]; this module only moves bytes.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::interp::{InterpError, Interpreter, Limits, Request, Transfer, TransferData};
@@ -87,6 +87,33 @@ struct Ctx<'a> {
     zone: &'a Name,
     op: Op,
     primary: SocketAddr,
+    /// Local address to send from (`source` in the configuration).
+    source: Option<IpAddr>,
+}
+
+/// The local address for talking to `peer`: `source`, or the unspecified
+/// address of the peer's family (the system picks).
+pub fn local_addr(peer: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
+    let ip = source.unwrap_or(if peer.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
+    } else {
+        IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+    });
+    SocketAddr::new(ip, 0)
+}
+
+/// A TCP connection to `peer` from `source` when one is given.
+pub async fn connect(peer: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(peer).await;
+    };
+    let socket = if peer.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(peer).await
 }
 
 impl Ctx<'_> {
@@ -119,19 +146,28 @@ pub async fn query_soa(
     key: Option<&Key>,
     timeout_each: Duration,
 ) -> Result<SoaResponse, XfrError> {
+    query_soa_from(None, primary, zone, key, timeout_each).await
+}
+
+/// [`query_soa`] from the local address `source`.
+pub async fn query_soa_from(
+    source: Option<IpAddr>,
+    primary: SocketAddr,
+    zone: &Name,
+    key: Option<&Key>,
+    timeout_each: Duration,
+) -> Result<SoaResponse, XfrError> {
     let ctx = Ctx {
         zone,
         op: Op::SoaQuery,
         primary,
+        source,
     };
     let id: u16 = rand::random();
     let (query, mac) = prepare(wire::soa_query(id, zone), key).map_err(|e| ctx.err(e))?;
-    let bind: SocketAddr = if primary.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(bind).await.map_err(|e| ctx.err(e))?;
+    let sock = UdpSocket::bind(local_addr(primary, source))
+        .await
+        .map_err(|e| ctx.err(e))?;
     sock.connect(primary).await.map_err(|e| ctx.err(e))?;
     let mut reply = None;
     for _attempt in 0..2 {
@@ -165,7 +201,7 @@ pub async fn query_soa(
     })?;
     let parsed = Message::parse(&reply).map_err(|e| ctx.err(e))?;
     let (reply, parsed) = if parsed.header.truncated() {
-        let r = timeout(timeout_each, soa_over_tcp(primary, &query))
+        let r = timeout(timeout_each, soa_over_tcp(primary, source, &query))
             .await
             .map_err(|_| ctx.err(XfrErrorKind::Timeout(timeout_each, "SOA over TCP")))?
             .map_err(|e| ctx.err(e))?;
@@ -183,8 +219,12 @@ pub async fn query_soa(
     soa_from_answer(zone, id, &parsed).map_err(|e| ctx.err(e))
 }
 
-async fn soa_over_tcp(primary: SocketAddr, query: &[u8]) -> Result<Vec<u8>, XfrErrorKind> {
-    let mut s = TcpStream::connect(primary).await?;
+async fn soa_over_tcp(
+    primary: SocketAddr,
+    source: Option<IpAddr>,
+    query: &[u8],
+) -> Result<Vec<u8>, XfrErrorKind> {
+    let mut s = connect(primary, source).await?;
     write_framed(&mut s, query).await?;
     Ok(read_framed(&mut s).await?.ok_or_else(|| {
         std::io::Error::new(
@@ -281,7 +321,7 @@ async fn transfer(
         }
     };
     let (at, on_timeout) = step("connecting");
-    let mut s = timeout_at(at, TcpStream::connect(ctx.primary))
+    let mut s = timeout_at(at, connect(ctx.primary, ctx.source))
         .await
         .map_err(|_| ctx.err(on_timeout))?
         .map_err(|e| ctx.err(e))?;
@@ -336,10 +376,25 @@ pub async fn axfr(
     transfer_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<AxfrResult, XfrError> {
+    let t = (transfer_timeout, idle_timeout);
+    axfr_from(None, primary, zone, key, limits, t).await
+}
+
+/// [`axfr`] from the local address `source`; `timeouts` are the whole
+/// transfer's and the idle one.
+pub async fn axfr_from(
+    source: Option<IpAddr>,
+    primary: SocketAddr,
+    zone: &Name,
+    key: Option<&Key>,
+    limits: Limits,
+    (transfer_timeout, idle_timeout): (Duration, Duration),
+) -> Result<AxfrResult, XfrError> {
     let ctx = Ctx {
         zone,
         op: Op::Axfr,
         primary,
+        source,
     };
     let id: u16 = rand::random();
     let t = Timeouts {
@@ -379,10 +434,26 @@ pub async fn ixfr(
     transfer_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<Transfer, XfrError> {
+    let t = (transfer_timeout, idle_timeout);
+    ixfr_from(None, primary, zone, our_soa, key, limits, t).await
+}
+
+/// [`ixfr`] from the local address `source`; `timeouts` as for
+/// [`axfr_from`].
+pub async fn ixfr_from(
+    source: Option<IpAddr>,
+    primary: SocketAddr,
+    zone: &Name,
+    our_soa: &Record,
+    key: Option<&Key>,
+    limits: Limits,
+    (transfer_timeout, idle_timeout): (Duration, Duration),
+) -> Result<Transfer, XfrError> {
     let ctx = Ctx {
         zone,
         op: Op::Ixfr,
         primary,
+        source,
     };
     let RData::SOA(soa) = &our_soa.data else {
         return Err(ctx.err(XfrErrorKind::NoSoa));

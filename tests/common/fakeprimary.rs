@@ -91,6 +91,8 @@ struct Inner {
     origin: Name,
     served: Mutex<Served>,
     counters: Counters,
+    /// Where requests came from: (over TCP, client address).
+    clients: Mutex<Vec<(bool, SocketAddr)>>,
     stop: AtomicBool,
 }
 
@@ -157,6 +159,7 @@ impl FakePrimary {
                 records_per_message: 10,
             }),
             counters: Counters::default(),
+            clients: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let u = inner.clone();
@@ -201,6 +204,15 @@ impl FakePrimary {
 
     pub fn serial(&self) -> u32 {
         serial_of(&self.inner.served().records[0])
+    }
+
+    /// The addresses requests came from, (over TCP, address), in order.
+    pub fn clients(&self) -> Vec<(bool, SocketAddr)> {
+        self.inner
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// SOA queries received, UDP and TCP.
@@ -256,6 +268,11 @@ fn udp_loop(inner: &Inner, sock: &UdpSocket) {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(e) => panic!("fake primary: UDP receive: {e}"),
         };
+        inner
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((false, peer));
         let Ok(query) = Message::parse(&buf[..n]) else {
             continue;
         };
@@ -268,7 +285,12 @@ fn udp_loop(inner: &Inner, sock: &UdpSocket) {
 fn tcp_loop(inner: &Arc<Inner>, listener: &TcpListener) {
     while !inner.stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                inner
+                    .clients
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((true, peer));
                 let inner = inner.clone();
                 // Not joined: each ends when the client closes, at the stop
                 // flag, or at the stall limit.

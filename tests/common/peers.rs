@@ -69,7 +69,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
 }
 
-fn need(tool: &str, package: &str) -> PathBuf {
+pub fn need(tool: &str, package: &str) -> PathBuf {
     for dir in [
         "/usr/sbin",
         "/usr/bin",
@@ -244,8 +244,11 @@ impl Server {
         }
     }
 
+    /// Starts a server on a configuration written by the caller, waiting
+    /// until it serves `ready_zones`; `zone_files` lets `update_zone` find
+    /// the primary zones' files.
     #[allow(clippy::too_many_arguments)]
-    fn launch(
+    pub fn launch(
         flavor: Flavor,
         dir: tempfile::TempDir,
         port: u16,
