@@ -392,7 +392,8 @@ async fn signed_axfr_verified_by_dig_and_kdig() {
         .and_then(|l| l.split(',').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no XFR size line:\n{text}"));
-    assert!(messages > 10, "{messages} messages");
+    // 3,000 records in messages of about 16 KiB.
+    assert!(messages >= 5, "{messages} messages");
 
     let r = client::axfr(
         op.addr,
