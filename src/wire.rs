@@ -807,6 +807,42 @@ mod tests {
     }
 
     #[test]
+    fn an_option_goes_into_a_last_opt_and_nowhere_else() {
+        let mut buf = soa_query(7, &n("example.com."));
+        let len = buf.len();
+        buf.resize(len + 10, 0);
+        let end = append_edns_option(&mut buf, len, 11, &[0, 100]).unwrap();
+        let m = Message::parse(&buf[..end]).unwrap();
+        let opt = m.opt.unwrap();
+        assert_eq!(opt.option(EDNS_EXPIRE), Some(&[][..]));
+        assert_eq!(opt.option(11), Some(&[0, 100][..]));
+        // No room left in the buffer: unchanged.
+        let mut tight = soa_query(7, &n("example.com."));
+        let len = tight.len();
+        assert_eq!(append_edns_option(&mut tight, len, 11, &[0, 100]), None);
+        // A TSIG after the OPT: unchanged.
+        let key = crate::tsig::Key::new(n("k."), crate::tsig::Algorithm::HmacSha256, vec![1; 32]);
+        let signed = crate::tsig::sign_request(&soa_query(7, &n("example.com.")), &key, 1)
+            .unwrap()
+            .bytes;
+        let mut buf = signed.clone();
+        buf.resize(signed.len() + 10, 0);
+        assert_eq!(
+            append_edns_option(&mut buf, signed.len(), 11, &[0, 1]),
+            None
+        );
+        assert_eq!(&buf[..signed.len()], &signed[..]);
+        // No OPT at all, or a broken message: unchanged.
+        let mut plain = MessageBuilder::new(1, OPCODE_QUERY, 0);
+        plain.question(&n("example.com."), RecordType::A, CLASS_IN);
+        let mut buf = plain.finish().unwrap();
+        let len = buf.len();
+        buf.resize(len + 10, 0);
+        assert_eq!(append_edns_option(&mut buf, len, 11, &[0, 1]), None);
+        assert_eq!(append_edns_option(&mut buf, 5, 11, &[0, 1]), None);
+    }
+
+    #[test]
     fn soa_query_round_trip() {
         let q = soa_query(0x1234, &n("Example.COM."));
         let m = Message::parse(&q).unwrap();

@@ -122,6 +122,7 @@ pub(super) async fn serve(
     admitted: Admitted,
 ) {
     let shared = admitted.shared.clone();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = Sink {
         tx,
@@ -138,6 +139,9 @@ pub(super) async fn serve(
     let mut eof = false;
     let mut last_active = Instant::now();
     let mut last_written = Instant::now();
+    // The kernel's send queue, sampled once the write timeout is up: if it
+    // has shrunk a moment later the client is reading, only slowly.
+    let mut probe: Option<usize> = None;
     let timer = tokio::time::sleep(ctx.registry.idle_timeout());
     tokio::pin!(timer);
 
@@ -191,6 +195,7 @@ pub(super) async fn serve(
                     out_pos += n;
                     written_total += n as u64;
                     last_written = Instant::now();
+                    probe = None;
                     while acks.front().is_some_and(|(at, _)| *at <= written_total) {
                         let (_, w) = acks.pop_front().expect("checked");
                         let _ = w.send(());
@@ -215,10 +220,27 @@ pub(super) async fn serve(
                 let now = Instant::now();
                 let next = if out.len() > out_pos {
                     let deadline = last_written + ctx.limits.write_timeout;
-                    if now >= deadline {
-                        break End::WriteTimeout;
+                    if now < deadline {
+                        deadline
+                    } else {
+                        // Linux reports a socket writable only once a third
+                        // of its buffer is free, which can take a slow
+                        // reader longer than the timeout: what leaves the
+                        // send queue counts as progress too.
+                        let queued = send_queue(fd);
+                        match (probe, queued) {
+                            (None, Some(q)) => {
+                                probe = Some(q);
+                                now + WRITE_PROBE
+                            }
+                            (Some(before), Some(q)) if q < before => {
+                                last_written = now;
+                                probe = None;
+                                now + ctx.limits.write_timeout
+                            }
+                            _ => break End::WriteTimeout,
+                        }
                     }
-                    deadline
                 } else if shared.busy() == 0 {
                     let deadline = last_active + ctx.registry.idle_timeout();
                     if now >= deadline {
@@ -252,6 +274,25 @@ pub(super) async fn serve(
     }
     let _ = wr.shutdown().await;
     drop(admitted);
+}
+
+/// How long after the write timeout the send queue is looked at again.
+const WRITE_PROBE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Octets in the socket's send queue, not yet acknowledged by the client.
+fn send_queue(fd: std::os::fd::RawFd) -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int, ours.
+        let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+        (rc == 0).then_some(n as usize)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        None
+    }
 }
 
 /// Makes room in `input` for the rest of the frame it starts with, or for
