@@ -912,3 +912,26 @@ fn a_control_endpoint_off_loopback_needs_a_token() {
             .unwrap();
     assert_eq!(none.server.control, None);
 }
+
+#[test]
+fn the_docker_config_takes_its_token_from_the_environment() {
+    let text = include_str!("../../config/docker.toml");
+    let paths = |env: Option<&str>| -> Vec<String> {
+        match Config::from_toml_str_with_env(text, "docker.toml", env.map(String::from)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.into_iter().map(|p| p.path).collect(),
+        }
+    };
+    // The seed file lives in the image, not here: that problem aside, the
+    // only one is the missing token.
+    let without: Vec<String> = paths(None)
+        .into_iter()
+        .filter(|p| !p.ends_with("seed_file"))
+        .collect();
+    assert_eq!(without, ["server.control"]);
+    let with: Vec<String> = paths(Some("secret"))
+        .into_iter()
+        .filter(|p| !p.ends_with("seed_file"))
+        .collect();
+    assert!(with.is_empty(), "{with:?}");
+}
