@@ -152,10 +152,11 @@ fn serve(listener: Socket) -> io::Error {
                         Ok((sock, _)) => {
                             let _ = sock.set_tcp_nodelay(true);
                             let fd = sock.as_raw_fd();
-                            let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                                conns.push(None);
-                                conns.len() - 1
-                            });
+                            let slot =
+                                conns.iter().position(Option::is_none).unwrap_or_else(|| {
+                                    conns.push(None);
+                                    conns.len() - 1
+                                });
                             if epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, slot as u64).is_ok() {
                                 conns[slot] = Some(Conn {
                                     sock,
@@ -252,7 +253,9 @@ mod tests {
         let addr = l.local_addr().unwrap().as_socket().unwrap();
         thread::spawn(move || serve(l));
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let query = [0xbe, 0xef, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
+        let query = [
+            0xbe, 0xef, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1,
+        ];
         let mut batch = Vec::new();
         for _ in 0..3 {
             batch.extend_from_slice(&(query.len() as u16).to_be_bytes());

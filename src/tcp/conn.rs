@@ -337,6 +337,12 @@ fn take_queries(
     ctx: &Ctx,
     sink: &Sink,
 ) -> usize {
+    // Most wake-ups bring no whole query: nothing to set up for them.
+    let complete =
+        input.len() >= 2 && input.len() >= 2 + u16::from_be_bytes([input[0], input[1]]) as usize;
+    if !complete {
+        return 0;
+    }
     let mut at = 0;
     let mut taken = 0;
     let table = ctx.handler.store().table();
