@@ -639,6 +639,7 @@ impl Handler {
                 self.events.tcp.transfer_out("completed");
             }
             Err(why) => {
+                // ratelog: any client allowed to transfer can stop reading.
                 warn!(zone = %zone_name, %peer, %kind, serial, messages, records, bytes, seconds,
                       signed, ended = %why, "transfer out");
                 self.events.tcp.transfer_out("cut");
