@@ -15,9 +15,12 @@ class Load:
     threads: int = 1
     timeout: int = 2
     edns: bool = True
+    # dnsperf -m: "udp", or "tcp" (each client one persistent connection
+    # with up to outstanding/clients queries in flight on it).
+    mode: str = "udp"
 
     def args(self):
-        a = ["-c", str(self.clients), "-q", str(self.outstanding), "-T", str(self.threads),
+        a = ["-m", self.mode, "-c", str(self.clients), "-q", str(self.outstanding), "-T", str(self.threads),
              "-t", str(self.timeout)]
         return a + (["-e"] if self.edns else [])
 

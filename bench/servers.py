@@ -11,7 +11,7 @@ import sys
 import struct
 import time
 
-from soa import dig_serial, udp_soa_query
+from soa import dig_serial, tcp_soa_query, udp_soa_query
 
 ZONE = "example.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -265,7 +265,7 @@ class Knot(Server):
     rundir: "{d}"
     listen: 127.0.0.1@{self.port}
     udp-workers: {self.threads}
-    tcp-workers: 1
+    tcp-workers: {self.threads}
     background-workers: 1
 control:
     listen: "{d}/knot.sock"
@@ -382,10 +382,11 @@ name = "{ZONE}"
         return subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def reflected(port, timeout=0.2):
-    """True if one UDP query to `port` comes back as a response (QR set)
-    with the query's ID."""
-    got = udp_soa_query(port, ZONE, flags=0x0100, timeout=timeout)
+def reflected(port, timeout=0.2, tcp=False):
+    """True if one query to `port` (UDP, or TCP) comes back as a response
+    (QR set) with the query's ID."""
+    query = tcp_soa_query if tcp else udp_soa_query
+    got = query(port, ZONE, flags=0x0100, timeout=timeout)
     if got is None:
         return False
     qid, msg = got
@@ -398,6 +399,8 @@ class Reflector(Server):
     response in place. No DNS work at all, so its CPU per answer is what
     the system calls and the loopback path cost by themselves. `threads`
     sockets bound with SO_REUSEPORT, one thread each."""
+
+    tcp = False
 
     def __init__(self, workdir, binary, threads=1, cpu=None):
         super().__init__("Reflector", workdir, threads, cpu)
@@ -414,7 +417,7 @@ class Reflector(Server):
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) before answering on "
                                    f"127.0.0.1:{self.port}\n{self.log_tail()}")
-            if reflected(self.port):
+            if reflected(self.port, tcp=self.tcp):
                 return time.monotonic() - self.started_at
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} on port {self.port} did not answer a query within {timeout:.0f} s"
@@ -422,3 +425,15 @@ class Reflector(Server):
 
     def version(self):
         return "examples/reflector.rs"
+
+
+class TcpReflector(Reflector):
+    """The floor over TCP: examples/tcp_reflector.rs, an epoll loop per
+    thread that reads what each connection sent and answers every complete
+    query with a header-only NOERROR response in place, one write per read.
+    `threads` listening sockets bound with SO_REUSEPORT, one thread each."""
+
+    tcp = True
+
+    def version(self):
+        return "examples/tcp_reflector.rs"

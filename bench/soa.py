@@ -54,6 +54,32 @@ def udp_soa_query(port, zone, flags=0, timeout=0.2):
     return qid, msg
 
 
+def tcp_soa_query(port, zone, flags=0, timeout=0.5):
+    """One SOA query over TCP (2-octet framing): the query's ID and the
+    reply, or None."""
+    qid = random.randrange(65536)
+    query = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + _encode_name(zone) + struct.pack(">HH", 6, 1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(struct.pack(">H", len(query)) + query)
+            head = b""
+            while len(head) < 2:
+                chunk = s.recv(2 - len(head))
+                if not chunk:
+                    return None
+                head += chunk
+            (length,) = struct.unpack(">H", head)
+            msg = b""
+            while len(msg) < length:
+                chunk = s.recv(length - len(msg))
+                if not chunk:
+                    return None
+                msg += chunk
+    except OSError:
+        return None
+    return qid, msg
+
+
 def udp_serial(port, zone, timeout=0.2):
     """The SOA serial over one UDP query (no retry), or None."""
     got = udp_soa_query(port, zone, timeout=timeout)

@@ -1,11 +1,22 @@
 //! The HTTP control endpoint: status, metrics, health, and operator verbs;
 //! and the CLI's client for it.
+//!
+//! Connections are served with hyper directly rather than `axum::serve`,
+//! which sets no timeout: a client must send its request headers within
+//! `control_header_timeout`, a connection that moves no byte for
+//! `control_idle_timeout` is closed, and at `control_max_connections` the
+//! oldest connection is closed to make room for a new one, so a flood of
+//! half-open requests cannot lock the operator out.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,8 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hickory_proto::rr::Name;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use crate::config::ControlLimits;
 use crate::daemon::Daemon;
 use crate::metrics::{self, ZoneSample};
 
@@ -52,6 +64,7 @@ pub enum ControlError {
 /// bound (port 0 resolved).
 pub async fn serve(
     addr: SocketAddr,
+    limits: ControlLimits,
     daemon: Arc<Daemon>,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, ControlError> {
@@ -71,14 +84,178 @@ pub async fn serve(
         .route("/zones/{zone}/retransfer", post(retransfer))
         .route("/reload", post(reload))
         .with_state(daemon);
-    tokio::spawn(async move {
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        if let Err(e) = server.await {
-            warn!("control endpoint stopped: {e}");
-        }
-    });
+    tokio::spawn(accept_loop(listener, app, limits, shutdown));
     Ok(bound)
+}
+
+/// The control endpoint's open connections, oldest first.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: BTreeMap<u64, CancellationToken>,
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ControlLimits,
+    shutdown: CancellationToken,
+) {
+    let conns = Arc::new(Mutex::new(Connections::default()));
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = shutdown.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::ZERO;
+                a
+            }
+            Err(e) => {
+                // As on the DNS listeners: never retry at once.
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                // ratelog: fails as long as the open-file limit is reached.
+                warn!(error = %e, pause_ms = backoff.as_millis() as u64,
+                      "control endpoint: accept failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        };
+        let cancel = shutdown.child_token();
+        let id = {
+            let mut c = conns.lock().unwrap_or_else(|p| p.into_inner());
+            while c.open.len() >= limits.max_connections {
+                let Some((_, oldest)) = c.open.pop_first() else {
+                    break;
+                };
+                oldest.cancel();
+            }
+            let id = c.next;
+            c.next += 1;
+            c.open.insert(id, cancel.clone());
+            id
+        };
+        let conns = conns.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, app, limits, cancel).await;
+            debug!(%peer, "control connection closed");
+            conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open
+                .remove(&id);
+        });
+    }
+}
+
+/// One connection, until it ends, times out or is closed for another.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    limits: ControlLimits,
+    cancel: CancellationToken,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = hyper_util::rt::TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(io, service);
+    tokio::select! {
+        r = connection => {
+            if let Err(e) = r {
+                debug!("control connection: {e}");
+            }
+        }
+        () = activity.idle_for(limits.idle_timeout) => {
+            debug!("control connection idle for {:?}: closed", limits.idle_timeout);
+        }
+        () = cancel.cancelled() => {}
+    }
+}
+
+/// When a connection last moved a byte.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Returns once no byte has moved for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + idle;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// A stream that notes every byte read or written in its [`Activity`].
+struct Watched {
+    inner: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Checks the bearer token when one is configured.

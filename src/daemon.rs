@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use hickory_proto::rr::Name;
-use hickory_server::Server;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -19,10 +17,7 @@ use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
 use crate::serve::Handler;
 use crate::store::{Store, ZoneTable};
-use crate::udp;
-
-/// How long a TCP client may stay idle between queries.
-const TCP_IDLE: Duration = Duration::from_secs(10);
+use crate::{tcp, udp};
 
 pub fn init_logging(server: &ServerConfig) {
     // hickory logs every request at info; per-query logging stays at debug.
@@ -63,6 +58,7 @@ pub fn check(path: &std::path::Path) -> Vec<String> {
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit(&config.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.udp_workers.max(1))
         .enable_all()
@@ -219,23 +215,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let events = Arc::new(Events::default());
     let (refresher, refresh_task) = Refresher::start(runtimes, events.clone());
     let keys = config.keys.values().cloned().collect();
-    let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys);
-    let mut server = Server::new(handler.clone());
+    let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys)
+        .with_max_transfers_out(config.server.tcp.max_transfers_out);
     let udp_shutdown = CancellationToken::new();
+    let tcp_shutdown = CancellationToken::new();
     // TCP first: once a UDP answer comes back, TCP must be there too (a
     // client told TC=1 retries over TCP at once).
     // Port 0 is resolved by the TCP bind; UDP then takes the same port.
     let mut bound = Vec::with_capacity(config.server.listen.len());
+    let mut listeners = Vec::new();
     for addr in &config.server.listen {
-        let tcp = TcpListener::bind(addr)
+        let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding TCP {addr}"))?;
         bound.push(
-            tcp.local_addr()
+            listener
+                .local_addr()
                 .with_context(|| format!("binding TCP {addr}"))?,
         );
-        server.register_listener(tcp, TCP_IDLE, 65535 + 2);
+        listeners.push(listener);
     }
+    tcp::spawn(
+        listeners,
+        handler.clone(),
+        events.clone(),
+        config.server.tcp,
+        tcp_shutdown.clone(),
+    );
     for addr in &bound {
         udp::spawn(
             *addr,
@@ -257,7 +263,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         events,
     });
     let control = match config.server.control {
-        Some(addr) => Some(control::serve(addr, daemon.clone(), shutdown.clone()).await?),
+        Some(addr) => Some(
+            control::serve(
+                addr,
+                config.server.control_limits,
+                daemon.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     info!(
@@ -276,12 +290,52 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Transfers in flight are abandoned: nothing partial was ever written,
     // and every timer change is already on disk.
     refresh_task.abort();
-    server
-        .shutdown_gracefully()
-        .await
-        .context("shutting down")?;
+    tcp_shutdown.cancel();
     info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one: every DNS-over-TCP
+/// connection, transfer and control request takes a descriptor, and the
+/// caps in the configuration, not a default of 1024, are meant to bound
+/// them. Warns when the caps cannot fit under the limit.
+fn raise_open_file_limit(server: &ServerConfig) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a valid resource and a pointer
+    // to an rlimit of ours.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    };
+    // Sockets, zone files, the runtime's own descriptors: some room for
+    // what is not a connection.
+    let wanted = (server.tcp.max_connections
+        + server.tcp.max_transfers_out
+        + server.control_limits.max_connections
+        + 64) as u64;
+    if soft < wanted {
+        warn!(
+            open_file_limit = soft,
+            tcp_max_connections = server.tcp.max_connections,
+            "the open-file limit is below what the connection caps allow: new TCP clients \
+             will wait for a descriptor once it is reached (raise LimitNOFILE / ulimit -n, \
+             or lower tcp_max_connections)"
+        );
+    }
 }
 
 /// Handles signals until one asks to stop: SIGHUP reloads the

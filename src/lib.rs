@@ -19,6 +19,7 @@ pub mod refresh;
 pub mod rr;
 pub mod serve;
 pub mod store;
+pub mod tcp;
 pub mod tsig;
 pub mod udp;
 pub mod wire;

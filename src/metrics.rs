@@ -183,8 +183,134 @@ pub struct Events {
     primary_failures: Mutex<BTreeMap<(String, SocketAddr, Failed), u64>>,
     /// Answers for names in no configured zone, and malformed requests.
     pub unmatched: QueryCounters,
-    /// Sizes of UDP responses (the TCP path is hickory's and not measured).
+    /// Sizes of UDP responses.
     pub udp_response_sizes: SizeHistogram,
+    /// DNS over TCP: connections, their limits, and transfers out.
+    pub tcp: TcpStats,
+}
+
+/// A gauge that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dec(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+/// What the TCP path does with connections, and how transfers out end.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    pub connections_open: Gauge,
+    pub connections_accepted: AtomicU64,
+    /// New connections closed at once: the caps were reached with no idle
+    /// connection to close instead.
+    pub connections_refused: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub connections_evicted: AtomicU64,
+    pub idle_timeouts: AtomicU64,
+    pub write_timeouts: AtomicU64,
+    /// `accept` failures (at the open-file limit, mostly).
+    pub accept_errors: AtomicU64,
+    pub response_sizes: SizeHistogram,
+    pub transfers_out_running: Gauge,
+    transfers_out_completed: AtomicU64,
+    transfers_out_cut: AtomicU64,
+    transfers_out_refused: AtomicU64,
+}
+
+impl TcpStats {
+    /// A transfer out ended: "completed", "cut" (the client stopped
+    /// reading or went away) or "refused" (`max_transfers_out`).
+    pub fn transfer_out(&self, result: &'static str) {
+        let counter = match result {
+            "completed" => &self.transfers_out_completed,
+            "cut" => &self.transfers_out_cut,
+            _ => &self.transfers_out_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        out.header(
+            "outpost_tcp_connections_open",
+            "gauge",
+            "DNS-over-TCP connections open now.",
+        );
+        out.sample(
+            "outpost_tcp_connections_open",
+            &[],
+            self.connections_open.get() as f64,
+        );
+        out.header(
+            "outpost_tcp_connections_total",
+            "counter",
+            "DNS-over-TCP connections accepted, and how those closed by the server ended.",
+        );
+        for (event, c) in [
+            ("accepted", &self.connections_accepted),
+            ("refused", &self.connections_refused),
+            ("evicted", &self.connections_evicted),
+            ("idle_timeout", &self.idle_timeouts),
+            ("write_timeout", &self.write_timeouts),
+        ] {
+            out.sample(
+                "outpost_tcp_connections_total",
+                &[("event", event)],
+                count(c),
+            );
+        }
+        out.header(
+            "outpost_tcp_accept_errors_total",
+            "counter",
+            "Failed accepts on the DNS TCP listeners (EMFILE, ENFILE, ...).",
+        );
+        out.sample(
+            "outpost_tcp_accept_errors_total",
+            &[],
+            count(&self.accept_errors),
+        );
+        out.header(
+            "outpost_transfers_out_running",
+            "gauge",
+            "Zone transfers to secondaries in progress.",
+        );
+        out.sample(
+            "outpost_transfers_out_running",
+            &[],
+            self.transfers_out_running.get() as f64,
+        );
+        out.header(
+            "outpost_transfers_out_total",
+            "counter",
+            "Zone transfers to secondaries, by how they ended.",
+        );
+        for (result, c) in [
+            ("completed", &self.transfers_out_completed),
+            ("cut", &self.transfers_out_cut),
+            ("refused", &self.transfers_out_refused),
+        ] {
+            out.sample(
+                "outpost_transfers_out_total",
+                &[("result", result)],
+                count(c),
+            );
+        }
+    }
 }
 
 /// What failed with a primary.
@@ -373,6 +499,11 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
         &[("protocol", "udp")],
         &mut out,
     );
+    events.tcp.response_sizes.render(
+        "outpost_response_size_bytes",
+        &[("protocol", "tcp")],
+        &mut out,
+    );
 
     out.header(
         "outpost_zone_serial",
@@ -466,6 +597,7 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
         }
     }
     events.render(&mut out);
+    events.tcp.render(&mut out);
     render_process(&mut out);
     out.into_string()
 }

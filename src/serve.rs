@@ -1,30 +1,34 @@
-//! The hickory `RequestHandler`: queries answered from the store, NOTIFY
+//! The request handler for what the fast path does not take: queries it
+//! leaves (TSIG-signed, unusual EDNS, other classes and opcodes), NOTIFY
 //! in, and zone transfers out.
 //!
-//! hickory parses the request (and answers FORMERR itself when it cannot) and
-//! encodes the response; everything in between is ours: TSIG, zone
-//! selection, the lookup, EDNS, and truncation by whole RRsets. Signed
-//! replies and transfers go through [`crate::xfr::out`].
+//! hickory parses these requests and encodes their single-message
+//! responses; everything in between is ours: TSIG, zone selection, the
+//! lookup, EDNS, and truncation by whole RRsets. Signed replies go through
+//! [`crate::xfr::out`]; transfers are written by its [`MessageWriter`] and
+//! streamed over the connection with back-pressure.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder};
-use hickory_server::net::runtime::Time;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::metrics::{Events, QueryCounters};
 use crate::refresh::timers::{UnixTime, serial_gt};
 use crate::refresh::{Refresher, ZoneRuntime};
 use crate::store::Store;
+use crate::tcp::Sink;
 use crate::tsig::{self, Key, StreamSigner};
 use crate::wire;
-use crate::xfr::out::{self, Content, Signer, Transfer};
+use crate::xfr::out::{self, Content, MessageWriter, OptOut, Signer};
 use crate::zone::key::WireName;
 use crate::zone::{Answer, Item};
 
@@ -56,6 +60,17 @@ pub struct Handler {
     refresher: Option<Arc<Refresher>>,
     /// Every configured TSIG key, for verifying signed requests.
     keys: Vec<Key>,
+    /// One permit per transfer out that may run at once.
+    transfer_slots: Arc<Semaphore>,
+    max_transfers_out: usize,
+}
+
+/// How the handler's answers leave: hickory's response handling for single
+/// messages and, over TCP, the connection itself for the messages of a
+/// transfer.
+pub trait Responder: ResponseHandler {
+    /// The connection to stream a transfer to; `None` over UDP.
+    fn stream(&self) -> Option<Sink>;
 }
 
 impl Handler {
@@ -65,6 +80,8 @@ impl Handler {
             events,
             refresher: None,
             keys: Vec::new(),
+            transfer_slots: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_TRANSFERS_OUT)),
+            max_transfers_out: crate::config::DEFAULT_MAX_TRANSFERS_OUT,
         }
     }
 
@@ -76,11 +93,17 @@ impl Handler {
         keys: Vec<Key>,
     ) -> Self {
         Handler {
-            store,
-            events,
             refresher: Some(refresher),
             keys,
+            ..Handler::new(store, events)
         }
+    }
+
+    /// Caps the transfers out that run at once; more are refused.
+    pub fn with_max_transfers_out(mut self, max: usize) -> Self {
+        self.transfer_slots = Arc::new(Semaphore::new(max));
+        self.max_transfers_out = max;
+        self
     }
 
     /// The zones served, for the UDP fast path.
@@ -124,9 +147,9 @@ pub struct Fit {
     pub truncated: bool,
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+impl Handler {
+    /// Answers one request hickory has parsed.
+    pub async fn handle_request<R: Responder>(
         &self,
         request: &Request,
         mut response_handle: R,
@@ -469,8 +492,9 @@ impl Handler {
         send_signed(request, handle, out, &[], edns, auth.signer.as_mut()).await
     }
 
-    /// AXFR and IXFR out, to the clients `allow_transfer` lets in.
-    async fn transfer<R: ResponseHandler>(
+    /// AXFR and IXFR out, to the clients `allow_transfer` lets in, at most
+    /// `max_transfers_out` at once.
+    async fn transfer<R: Responder>(
         &self,
         request: &Request,
         qtype: RecordType,
@@ -480,10 +504,8 @@ impl Handler {
         mut handle: R,
     ) -> ResponseInfo {
         let peer = request.src();
-        let zone_name = request.queries.queries()[0]
-            .original()
-            .name()
-            .to_lowercase();
+        let query = request.queries.queries()[0].original();
+        let zone_name = query.name().to_lowercase();
         let runtime = self.runtime(&zone_name);
         let refuse = |why: &str| {
             warn!(zone = %zone_name, %peer, %qtype, "transfer refused: {why}");
@@ -519,8 +541,9 @@ impl Handler {
         };
         let runtime = runtime.expect("a snapshot comes from a runtime");
         out.authoritative = true;
+        let expire = expire_option(request, Some(&runtime));
         if let Some(e) = edns.as_mut()
-            && let Some(o) = expire_option(request, Some(&runtime))
+            && let Some(o) = expire.clone()
         {
             e.options_mut().insert(o);
         }
@@ -562,45 +585,133 @@ impl Handler {
                 }
             }
         };
-        if request.protocol() == Protocol::Udp {
-            let Content::UpToDate(z) = &content else {
-                unreachable!("only the lone SOA goes over UDP")
-            };
+        let stream = match handle.stream() {
+            Some(sink) if request.protocol() != Protocol::Udp => sink,
+            _ => {
+                let Content::UpToDate(z) = &content else {
+                    unreachable!("only the lone SOA goes over UDP")
+                };
+                return send_signed(
+                    request,
+                    &mut handle,
+                    out,
+                    &[z.soa()],
+                    edns.as_ref(),
+                    auth.signer.as_mut(),
+                )
+                .await;
+            }
+        };
+        let kind = content.kind();
+        let serial = content.serial();
+        let Ok(_slot) = self.transfer_slots.clone().try_acquire_owned() else {
+            // ratelog: a client can ask for transfers as often as it likes.
+            warn!(zone = %zone_name, %peer, %kind, serial, max_transfers_out = self.max_transfers_out,
+                  "transfer out refused: max_transfers_out already running");
+            self.events.tcp.transfer_out("refused");
+            out.response_code = ResponseCode::Refused;
             return send_signed(
                 request,
                 &mut handle,
                 out,
-                &[z.soa()],
+                &[],
                 edns.as_ref(),
                 auth.signer.as_mut(),
             )
             .await;
-        }
-        info!(zone = %zone_name, %peer, kind = %content.kind(), signed = auth.key.is_some(),
-              "transfer out");
-        // The request's question, owned, for the messages of the stream.
-        let Ok(queries) = Queries::read(
-            &mut BinDecoder::new(request.queries.as_bytes()),
-            request.queries.len(),
-        ) else {
-            return failed(out);
         };
-        Transfer {
-            handle,
-            queries,
-            meta: out,
-            edns,
-            signer: auth.signer,
-            content,
-            zone: zone_name.to_string(),
-            peer,
+        let opt = edns.as_ref().map(|e| OptOut {
+            dnssec_ok: e.flags().dnssec_ok,
+            expire: expire.as_ref().and_then(|o| match o {
+                EdnsOption::Unknown(_, v) => v.as_slice().try_into().ok().map(u32::from_be_bytes),
+                _ => None,
+            }),
+        });
+        let mut question = Vec::with_capacity(query.name().len() + 5);
+        crate::wire::put_name(&mut question, query.name());
+        question.extend_from_slice(&u16::from(qtype).to_be_bytes());
+        question.extend_from_slice(&u16::from(query.query_class()).to_be_bytes());
+        let signed = auth.signer.is_some();
+        let mut writer = MessageWriter::new(
+            out.id,
+            response_flags(out),
+            question,
+            opt,
+            auth.signer.take(),
+        );
+        let started = Instant::now();
+        self.events.tcp.transfers_out_running.inc();
+        let ended = stream_transfer(&stream, &content, &mut writer).await;
+        self.events.tcp.transfers_out_running.dec();
+        let seconds = started.elapsed().as_secs_f64();
+        let (messages, records, bytes) = (writer.messages(), writer.records(), writer.bytes());
+        match &ended {
+            Ok(()) => {
+                info!(zone = %zone_name, %peer, %kind, serial, messages, records, bytes, seconds,
+                      signed, ended = %"completed", "transfer out");
+                self.events.tcp.transfer_out("completed");
+            }
+            Err(why) => {
+                // ratelog: any client allowed to transfer can stop reading.
+                warn!(zone = %zone_name, %peer, %kind, serial, messages, records, bytes, seconds,
+                      signed, ended = %why, "transfer out");
+                self.events.tcp.transfer_out("cut");
+            }
         }
-        .spawn();
         ResponseInfo::from(Header {
             metadata: out,
             counts: HeaderCounts::default(),
         })
     }
+}
+
+/// The header flags of a response with `meta`, as hickory writes them.
+fn response_flags(mut meta: Metadata) -> u16 {
+    meta.message_type = MessageType::Response;
+    let bytes = Header {
+        metadata: meta,
+        counts: HeaderCounts::default(),
+    }
+    .to_bytes()
+    .expect("a header always encodes");
+    u16::from_be_bytes([bytes[2], bytes[3]])
+}
+
+/// Why a transfer out ended before its last message.
+#[derive(Debug, thiserror::Error)]
+enum TransferEnd {
+    #[error("{0}")]
+    Encode(#[from] out::OutError),
+    #[error("{0}")]
+    Closed(#[from] crate::tcp::Closed),
+}
+
+/// Sends `content` message by message, each made only once the connection
+/// has written the one before: a client that reads slowly holds one
+/// message in memory, never the zone.
+async fn stream_transfer(
+    sink: &Sink,
+    content: &Content,
+    writer: &mut MessageWriter,
+) -> Result<(), TransferEnd> {
+    let mut records = content.records().peekable();
+    while let Some(msg) = writer.next_message(&mut records)? {
+        sink.send_written(msg).await?;
+    }
+    Ok(())
+}
+
+/// A bare FORMERR header for a request hickory could not parse.
+pub fn formerr(wire: &[u8]) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(wire)).ok()?;
+    let mut meta = Metadata::response_from_request(&header.metadata);
+    meta.message_type = MessageType::Response;
+    meta.response_code = ResponseCode::FormErr;
+    let header = Header {
+        metadata: meta,
+        counts: HeaderCounts::default(),
+    };
+    header.to_bytes().ok()
 }
 
 /// One answer with only an answer section, signed when `signer` is given.

@@ -1,4 +1,4 @@
-//! Outpost's own UDP path in front of the hickory `RequestHandler`.
+//! Outpost's own UDP path in front of the request handler.
 //!
 //! hickory-server's UDP loop answers FORMERR to any datagram it cannot
 //! parse, even one with QR=1, which turns the server into a reflector, and
@@ -11,13 +11,12 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
-use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
+use hickory_proto::op::{Header, HeaderCounts, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use socket2::{Domain, Socket, Type};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ use tracing::{debug, warn};
 
 use crate::fast;
 use crate::metrics::{Events, PendingCounts, PendingSizes};
-use crate::serve::{Handler, udp_limit};
+use crate::serve::{self, Handler, Responder, udp_limit};
 use crate::zone::key::WireName;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,9 +121,9 @@ const SHUTDOWN_POLL: std::time::Duration = std::time::Duration::from_millis(200)
 /// Room for any datagram, so that nothing is cut before the parser sees it.
 const MAX_DATAGRAM: usize = 65535;
 
-/// Set (to anything) in the environment, it sends every query through the
-/// hickory path: for comparing the two paths, and for ruling the fast path
-/// out when an answer looks wrong.
+/// Set (to anything) in the environment, it sends every query, over UDP
+/// and TCP, through the hickory path: for comparing the two paths, and for
+/// ruling the fast path out when an answer looks wrong.
 pub const SLOW_PATH_ENV: &str = "OUTPOST_UDP_SLOW_PATH";
 
 /// One worker's buffers, reused for every batch: received datagrams with
@@ -433,7 +432,7 @@ async fn slow_path(
         Ok(r) => r,
         Err(e) => {
             debug!(%src, error = %e, "malformed query");
-            if let Some(reply) = formerr(wire) {
+            if let Some(reply) = serve::formerr(wire) {
                 let _ = socket.send_to(&reply, src);
             }
             return;
@@ -446,22 +445,7 @@ async fn slow_path(
         limit,
         events: events.clone(),
     };
-    handler
-        .handle_request::<_, TokioTime>(&request, responder)
-        .await;
-}
-
-/// A bare FORMERR header for a query we could not parse.
-fn formerr(wire: &[u8]) -> Option<Vec<u8>> {
-    let header = Header::read(&mut BinDecoder::new(wire)).ok()?;
-    let mut meta = Metadata::response_from_request(&header.metadata);
-    meta.message_type = MessageType::Response;
-    meta.response_code = ResponseCode::FormErr;
-    let header = Header {
-        metadata: meta,
-        counts: HeaderCounts::default(),
-    };
-    header.to_bytes().ok()
+    handler.handle_request(&request, responder).await;
 }
 
 #[derive(Clone)]
@@ -470,6 +454,12 @@ struct UdpResponder {
     dst: SocketAddr,
     limit: u16,
     events: Arc<Events>,
+}
+
+impl Responder for UdpResponder {
+    fn stream(&self) -> Option<crate::tcp::Sink> {
+        None
+    }
 }
 
 #[async_trait::async_trait]

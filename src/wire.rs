@@ -578,6 +578,58 @@ fn name_from_wire(wire: &[u8], offset: usize) -> Result<Name, WireError> {
     }
 }
 
+/// Where the name starting at `at` ends, compressed or not.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let b = *msg.get(at)?;
+        match b & 0xC0 {
+            0 if b == 0 => return Some(at + 1),
+            0 => at += 1 + b as usize,
+            0xC0 => return (at + 2 <= msg.len()).then_some(at + 2),
+            _ => return None,
+        }
+    }
+}
+
+/// Appends an EDNS option to the OPT record of the message in `buf[..len]`
+/// when that OPT is the message's last record, as it is in every unsigned
+/// answer we write. Returns the new length; `None`, with `buf` unchanged,
+/// when the last record is something else (a TSIG, which covers the OPT)
+/// or the option does not fit in `buf` or in a DNS message.
+pub fn append_edns_option(buf: &mut [u8], len: usize, code: u16, data: &[u8]) -> Option<usize> {
+    let msg = buf.get(..len)?;
+    let count = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]) as usize;
+    if len < HEADER_LEN {
+        return None;
+    }
+    let mut at = HEADER_LEN;
+    for _ in 0..count(4) {
+        at = skip_name(msg, at)? + 4;
+    }
+    let records = count(6) + count(8) + count(10);
+    let mut last = None;
+    for _ in 0..records {
+        let start = at;
+        at = skip_name(msg, at)?;
+        let fixed = msg.get(at..at + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+        last = Some((start, rtype, at + 8));
+        at += 10 + rdlen;
+    }
+    let (_, rtype, rdlen_at) = last?;
+    let end = len + 4 + data.len();
+    if rtype != TYPE_OPT || at != len || end > buf.len() || end > u16::MAX as usize {
+        return None;
+    }
+    let rdlen = u16::from_be_bytes([buf[rdlen_at], buf[rdlen_at + 1]]) as usize + 4 + data.len();
+    buf[rdlen_at..rdlen_at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
+    buf[len..len + 2].copy_from_slice(&code.to_be_bytes());
+    buf[len + 2..len + 4].copy_from_slice(&(data.len() as u16).to_be_bytes());
+    buf[len + 4..end].copy_from_slice(data);
+    Some(end)
+}
+
 /// Appends the uncompressed wire form of `name`, original case.
 pub fn put_name(out: &mut Vec<u8>, name: &Name) {
     for label in name.iter() {
@@ -752,6 +804,42 @@ mod tests {
 
     fn n(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn an_option_goes_into_a_last_opt_and_nowhere_else() {
+        let mut buf = soa_query(7, &n("example.com."));
+        let len = buf.len();
+        buf.resize(len + 10, 0);
+        let end = append_edns_option(&mut buf, len, 11, &[0, 100]).unwrap();
+        let m = Message::parse(&buf[..end]).unwrap();
+        let opt = m.opt.unwrap();
+        assert_eq!(opt.option(EDNS_EXPIRE), Some(&[][..]));
+        assert_eq!(opt.option(11), Some(&[0, 100][..]));
+        // No room left in the buffer: unchanged.
+        let mut tight = soa_query(7, &n("example.com."));
+        let len = tight.len();
+        assert_eq!(append_edns_option(&mut tight, len, 11, &[0, 100]), None);
+        // A TSIG after the OPT: unchanged.
+        let key = crate::tsig::Key::new(n("k."), crate::tsig::Algorithm::HmacSha256, vec![1; 32]);
+        let signed = crate::tsig::sign_request(&soa_query(7, &n("example.com.")), &key, 1)
+            .unwrap()
+            .bytes;
+        let mut buf = signed.clone();
+        buf.resize(signed.len() + 10, 0);
+        assert_eq!(
+            append_edns_option(&mut buf, signed.len(), 11, &[0, 1]),
+            None
+        );
+        assert_eq!(&buf[..signed.len()], &signed[..]);
+        // No OPT at all, or a broken message: unchanged.
+        let mut plain = MessageBuilder::new(1, OPCODE_QUERY, 0);
+        plain.question(&n("example.com."), RecordType::A, CLASS_IN);
+        let mut buf = plain.finish().unwrap();
+        let len = buf.len();
+        buf.resize(len + 10, 0);
+        assert_eq!(append_edns_option(&mut buf, len, 11, &[0, 1]), None);
+        assert_eq!(append_edns_option(&mut buf, 5, 11, &[0, 1]), None);
     }
 
     #[test]

@@ -334,3 +334,75 @@ fn sighup_does_not_stop_the_server() {
     }
     assert!(o.terminate().success());
 }
+
+/// A control endpoint on a non-loopback address without a token is
+/// refused by `check-config` and by `serve`, with the key path and the
+/// reason; a token from the environment (as `config/docker.toml` expects)
+/// makes it acceptable, and is then required.
+#[test]
+fn a_public_control_endpoint_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let control_port = free_port();
+    let path = dir.path().join("public.toml");
+    std::fs::write(
+        dir.path().join("seed.zone"),
+        "$ORIGIN example.com.\n@ 3600 IN SOA ns1 h 1 3600 600 86400 300\n@ 3600 IN NS ns1\nns1 3600 IN A 192.0.2.1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &path,
+        config(
+            port,
+            &format!("control = \"0.0.0.0:{control_port}\""),
+            "seed_file = \"seed.zone\"",
+        ),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", path])
+        .current_dir(dir.path())
+        .env_remove("OUTPOST_CONTROL_TOKEN")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("server.control: 0.0.0.0:") && err.contains("not a loopback address"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--config", path])
+        .current_dir(dir.path())
+        .env_remove("OUTPOST_CONTROL_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not a loopback address"));
+
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", path])
+        .current_dir(dir.path())
+        .env("OUTPOST_CONTROL_TOKEN", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let text_cfg = std::fs::read_to_string(path).unwrap();
+    let mut op = Outpost::start_with(dir.path(), &text_cfg, port, |cmd| {
+        cmd.env("OUTPOST_CONTROL_TOKEN", "from-the-environment");
+    });
+    op.wait_ready("example.com.", Duration::from_secs(10));
+    let control = SocketAddr::from(([127, 0, 0, 1], control_port));
+    let refused = outpost::control::request(control, "GET", "/status", None);
+    assert!(
+        matches!(
+            refused,
+            Err(outpost::control::ControlError::Status { status: 401, .. })
+        ),
+        "{refused:?}"
+    );
+    outpost::control::request(control, "GET", "/status", Some("from-the-environment"))
+        .expect("the environment's token opens the endpoint");
+}

@@ -21,6 +21,12 @@ fn example_full_parses() {
     assert_eq!(config.server.listen.len(), 2);
     assert_eq!(config.server.data_dir, cwd.join("var/outpost"));
     assert_eq!(config.server.udp_workers, 2);
+    // The example shows the defaults.
+    assert_eq!(config.server.tcp, outpost::config::TcpLimits::default());
+    assert_eq!(
+        config.server.control_limits,
+        outpost::config::ControlLimits::default()
+    );
     assert_eq!(config.keys.len(), 2);
     assert_eq!(config.zones.len(), 2);
 

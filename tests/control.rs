@@ -477,3 +477,128 @@ fn signatures_expiring_before_the_zone_are_reported() {
         Some(sig as f64)
     );
 }
+
+/// A server with a control endpoint; `control_extra` goes into `[server]`.
+fn with_control(control_extra: &str) -> (tempfile::TempDir, Outpost, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.zone");
+    std::fs::write(&seed, zone_text(ZONE, 1, 3600, 600, 86400)).unwrap();
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = format!(
+        "[server]
+listen = [\"127.0.0.1:{{port}}\"]
+data_dir = \"{{dir}}/data\"
+control = \"{control}\"
+{control_extra}
+
+[[zone]]
+name = \"example.com\"
+primaries = []
+seed_file = \"{}\"
+",
+        seed.display()
+    );
+    let mut op = Outpost::start_in(dir.path(), &config);
+    op.wait_ready(ZONE, Duration::from_secs(10));
+    (dir, op, control)
+}
+
+/// Whether the server has closed `s` (read gives EOF or an error, without
+/// waiting).
+fn is_closed(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    let closed = match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// 1,000 slowloris clients (headers sent a line at a time, never
+/// finished) are all cut once the header timeout is up, and real requests
+/// get through before, during and after.
+#[test]
+fn slowloris_clients_are_cut_after_the_header_timeout() {
+    use std::io::Write;
+    common::procstat::raise_nofile();
+    let (_dir, op, control) =
+        with_control("control_header_timeout = \"2s\"\ncontrol_max_connections = 2000");
+    let first = Instant::now();
+    let mut loris: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(control).unwrap();
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: outpost\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let opened = Instant::now();
+    let t = Instant::now();
+    request(control, "GET", "/health", None).expect("a real request among 1,000 slow ones");
+    eprintln!("real request among 1,000 slowloris: {:?}", t.elapsed());
+    // A header line every half second: the clients are slow, not silent.
+    let mut open = loris.len();
+    while open > 0 && opened.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(500));
+        open = 0;
+        for s in &mut loris {
+            if !is_closed(s) {
+                let _ = s.write_all(b"X-Slow: yes\r\n");
+                open += 1;
+            }
+        }
+        if first.elapsed() < Duration::from_millis(1500) {
+            assert_eq!(open, loris.len(), "cut before the header timeout");
+        }
+    }
+    eprintln!(
+        "slowloris: {open} of {} still open {:?} after they connected",
+        loris.len(),
+        opened.elapsed()
+    );
+    assert_eq!(open, 0, "slowloris connections outlived the header timeout");
+    request(control, "GET", "/health", None).expect("a real request after the flood");
+    assert!(op.log_text().contains("control endpoint listening"));
+}
+
+/// At `control_max_connections` the oldest connection is closed to make
+/// room: silent clients cannot keep the operator out.
+#[test]
+fn control_connection_cap_closes_the_oldest() {
+    let (_dir, _op, control) = with_control(
+        "control_max_connections = 8\ncontrol_header_timeout = \"60s\"\ncontrol_idle_timeout = \"60s\"",
+    );
+    let mut silent: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| std::net::TcpStream::connect(control).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    request(control, "GET", "/health", None).expect("a real request past the cap");
+    let took = t.elapsed();
+    eprintln!("real request past the cap of 8 held by 50 silent clients: {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let closed = silent.iter_mut().map(is_closed).filter(|&c| c).count();
+    assert!(
+        closed >= 42,
+        "only {closed} of 50 silent connections closed"
+    );
+}
+
+/// A connection that moves no byte for `control_idle_timeout` is closed.
+#[test]
+fn idle_control_connections_are_closed() {
+    let (_dir, _op, control) = with_control("control_idle_timeout = \"1s\"");
+    let mut s = std::net::TcpStream::connect(control).unwrap();
+    let t = Instant::now();
+    while !is_closed(&mut s) {
+        assert!(t.elapsed() < Duration::from_secs(5), "idle connection kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("idle control connection closed after {:?}", t.elapsed());
+    assert!(t.elapsed() >= Duration::from_millis(800));
+}

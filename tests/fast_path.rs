@@ -1,8 +1,9 @@
-//! The UDP fast path against the hickory path, on the real binary: the same
+//! The fast path against the hickory path, on the real binary: the same
 //! zone served twice, once with `OUTPOST_UDP_SLOW_PATH` set, and a few
-//! hundred UDP queries (every owner and type of a zone with every answer
-//! rule, nonexistent names, wildcards, DNSSEC with DO, EDNS sizes from none
-//! to 4096, randomised case) compared answer by answer.
+//! hundred queries over UDP, then over TCP (every owner and type of a zone
+//! with every answer rule, nonexistent names, wildcards, DNSSEC with DO,
+//! EDNS sizes from none to 4096, randomised case) compared answer by
+//! answer.
 
 mod common;
 mod dnssec_support;
@@ -235,6 +236,7 @@ fn compare(
     always: &[(&str, RecordType)],
     seed: u64,
     limit: usize,
+    tcp: bool,
 ) -> (usize, usize, usize) {
     let dir = tempfile::tempdir().unwrap();
     let fast = start(dir.path(), zone_file, false);
@@ -273,14 +275,14 @@ fn compare(
         let name = mix_case(name, &mut rng);
         let wire = query(&name, *qtype, edns, i as u16);
         let timeout = Duration::from_secs(2);
-        let a = exchange_timeout(fast.addr, &wire, false, timeout).expect("fast path answer");
-        let b = exchange_timeout(slow.addr, &wire, false, timeout).expect("hickory path answer");
+        let a = exchange_timeout(fast.addr, &wire, tcp, timeout).expect("fast path answer");
+        let b = exchange_timeout(slow.addr, &wire, tcp, timeout).expect("hickory path answer");
         let ma = Message::from_vec(&a).expect("fast path answer parses");
         let mb = Message::from_vec(&b).expect("hickory path answer parses");
         assert_eq!(
             semantic(&ma),
             semantic(&mb),
-            "{name} {qtype} edns {edns:?}: fast (left) and hickory (right) differ"
+            "{name} {qtype} edns {edns:?} tcp {tcp}: fast (left) and hickory (right) differ"
         );
         assert!(a.len() <= b.len(), "{name} {qtype}: fast answer larger");
         // The question is echoed byte for byte, case included.
@@ -311,13 +313,28 @@ fn fast_path_answers_like_the_hickory_path() {
         ("example.com.", RecordType::NS),
         ("www.dept.example.com.", RecordType::A),
     ];
-    let (compared, truncated, cased) = compare(Path::new(DIFF_ZONE), &text, &always, 7, 400);
+    let (compared, truncated, cased) = compare(Path::new(DIFF_ZONE), &text, &always, 7, 400, false);
     assert_eq!(compared, 2 * (400 + always.len() * 6));
     assert!(
         truncated >= 5,
         "only {truncated} truncated answers compared"
     );
     assert!(cased >= 50, "only {cased} answers checked for case");
+}
+
+#[test]
+fn fast_path_answers_like_the_hickory_path_over_tcp() {
+    let text = std::fs::read_to_string(DIFF_ZONE).unwrap();
+    let always = [
+        ("big.example.com.", RecordType::TXT),
+        ("huge.example.com.", RecordType::TXT),
+        ("example.com.", RecordType::ANY),
+        ("www.dept.example.com.", RecordType::A),
+    ];
+    let (compared, truncated, cased) = compare(Path::new(DIFF_ZONE), &text, &always, 17, 300, true);
+    assert_eq!(compared, 2 * (300 + always.len() * 6));
+    assert_eq!(truncated, 0, "nothing is cut over TCP");
+    assert!(cased >= 40, "only {cased} answers checked for case");
 }
 
 #[test]
@@ -330,7 +347,8 @@ fn fast_path_answers_like_the_hickory_path_signed() {
             ("nothere.example.com.", RecordType::A),
             ("www.secure.example.com.", RecordType::A),
         ];
-        let (compared, truncated, cased) = compare(&signed.file, &signed.text, &always, 11, 300);
+        let (compared, truncated, cased) =
+            compare(&signed.file, &signed.text, &always, 11, 300, false);
         assert_eq!(compared, 2 * (300 + always.len() * 6));
         assert!(
             truncated >= 3,

@@ -53,6 +53,20 @@ pub const DEFAULT_IXFR_HISTORY_BYTES: u64 = 16 << 20;
 /// change (as Knot's `zonefile-sync`).
 pub const DEFAULT_ZONEFILE_SYNC: Duration = Duration::from_secs(600);
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_TCP_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+/// RFC 7766 §6.2.3 leaves the value open ("on the order of seconds").
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TCP_BUSY_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// As BIND's `transfers-out`.
+pub const DEFAULT_MAX_TRANSFERS_OUT: usize = 10;
+pub const DEFAULT_CONTROL_MAX_CONNECTIONS: usize = 64;
+pub const DEFAULT_CONTROL_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONTROL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Read for the control token when the file sets none, so that a container
+/// can keep the secret out of its image (`config/docker.toml`).
+pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
 /// Port used for primaries, NOTIFY targets and listen addresses written
 /// without one.
 pub const DEFAULT_DNS_PORT: u16 = 53;
@@ -81,6 +95,63 @@ pub struct ServerConfig {
     /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
     pub log_level: String,
     pub udp_workers: usize,
+    pub tcp: TcpLimits,
+    pub control_limits: ControlLimits,
+}
+
+/// Bounds on DNS over TCP and on transfers out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once, over all listen addresses; at the cap the
+    /// oldest idle connection is closed to make room for a new one.
+    pub max_connections: usize,
+    /// The same for the connections of one client address.
+    pub max_connections_per_client: usize,
+    /// How long a connection may stay idle (no query unanswered, nothing
+    /// left to write) before it is closed.
+    pub idle_timeout: Duration,
+    /// The idle timeout once more than half of `max_connections` are open
+    /// (RFC 7766 §6.2.3: shorter when under load).
+    pub busy_idle_timeout: Duration,
+    /// How long a client may leave an answer or transfer unread (the
+    /// socket taking nothing) before the connection is cut.
+    pub write_timeout: Duration,
+    /// Outgoing AXFR/IXFR running at once; more are refused.
+    pub max_transfers_out: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_TCP_MAX_CONNECTIONS_PER_CLIENT,
+            idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            busy_idle_timeout: DEFAULT_TCP_BUSY_IDLE_TIMEOUT,
+            write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
+            max_transfers_out: DEFAULT_MAX_TRANSFERS_OUT,
+        }
+    }
+}
+
+/// Bounds on the HTTP control endpoint's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlLimits {
+    /// Connections open at once; at the cap the oldest is closed.
+    pub max_connections: usize,
+    /// Time allowed for a request's headers to arrive.
+    pub header_timeout: Duration,
+    /// Time a connection may go without a byte in either direction.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ControlLimits {
+    fn default() -> Self {
+        ControlLimits {
+            max_connections: DEFAULT_CONTROL_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_CONTROL_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_CONTROL_IDLE_TIMEOUT,
+        }
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -97,6 +168,8 @@ impl fmt::Debug for ServerConfig {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("udp_workers", &self.udp_workers)
+            .field("tcp", &self.tcp)
+            .field("control_limits", &self.control_limits)
             .finish()
     }
 }
@@ -330,13 +403,24 @@ impl Config {
     }
 
     /// Parses and validates `text`; `source` names it in error messages and
-    /// becomes `Config::source`.
+    /// becomes `Config::source`. The control token may come from the
+    /// environment ([`CONTROL_TOKEN_ENV`]) when the file sets none.
     pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let env_token = std::env::var(CONTROL_TOKEN_ENV).ok();
+        Self::from_toml_str_with_env(text, source, env_token)
+    }
+
+    /// [`Config::from_toml_str`] with the environment's control token given.
+    pub fn from_toml_str_with_env(
+        text: &str,
+        source: &str,
+        env_token: Option<String>,
+    ) -> Result<Config, ConfigError> {
         let raw = validate::parse(text).map_err(|problem| ConfigError {
             file: source.to_string(),
             problems: vec![problem],
         })?;
-        validate::validate(raw, PathBuf::from(source)).map_err(|problems| ConfigError {
+        validate::validate(raw, PathBuf::from(source), env_token).map_err(|problems| ConfigError {
             file: source.to_string(),
             problems,
         })

@@ -36,6 +36,15 @@ pub(super) struct RawServer {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub udp_workers: Option<usize>,
+    pub tcp_max_connections: Option<usize>,
+    pub tcp_max_connections_per_client: Option<usize>,
+    pub tcp_idle_timeout: Option<DurationValue>,
+    pub tcp_busy_idle_timeout: Option<DurationValue>,
+    pub tcp_write_timeout: Option<DurationValue>,
+    pub max_transfers_out: Option<usize>,
+    pub control_max_connections: Option<usize>,
+    pub control_header_timeout: Option<DurationValue>,
+    pub control_idle_timeout: Option<DurationValue>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,9 @@ name = "example.com"
 primaries = ["127.0.0.1"]
 "#;
 
+/// Parsed as if no control token were in the environment.
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::from_toml_str(text, "test.toml")
+    Config::from_toml_str_with_env(text, "test.toml", None)
 }
 
 fn problems(text: &str) -> Vec<Problem> {
@@ -909,4 +910,145 @@ fn control_must_not_share_a_listen_port() {
         "[server]\nlisten = [\"[::]:5353\"]\ndata_dir = \"/var/lib/outpost\"\ncontrol = \"127.0.0.1:5353\"\n{ZONE}"
     ))
     .unwrap();
+}
+
+#[test]
+fn tcp_and_control_limits_have_defaults_and_are_checked() {
+    let config = parse(&format!("{SERVER}{ZONE}")).unwrap();
+    assert_eq!(config.server.tcp, crate::config::TcpLimits::default());
+    assert_eq!(
+        config.server.control_limits,
+        crate::config::ControlLimits::default()
+    );
+    let config = parse(&format!(
+        "{SERVER}tcp_max_connections = 100\ntcp_max_connections_per_client = 7\n\
+         tcp_idle_timeout = \"30s\"\ntcp_busy_idle_timeout = 2\ntcp_write_timeout = \"1m\"\n\
+         max_transfers_out = 3\ncontrol_max_connections = 5\ncontrol_header_timeout = \"4s\"\n\
+         control_idle_timeout = \"9s\"\n{ZONE}"
+    ))
+    .unwrap();
+    let t = config.server.tcp;
+    assert_eq!(
+        (
+            t.max_connections,
+            t.max_connections_per_client,
+            t.max_transfers_out
+        ),
+        (100, 7, 3)
+    );
+    assert_eq!(
+        (t.idle_timeout, t.busy_idle_timeout, t.write_timeout),
+        (
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+            Duration::from_secs(60)
+        )
+    );
+    let c = config.server.control_limits;
+    assert_eq!(
+        (c.max_connections, c.header_timeout, c.idle_timeout),
+        (5, Duration::from_secs(4), Duration::from_secs(9))
+    );
+
+    let shown = lines(&format!(
+        "{SERVER}tcp_max_connections = 0\ntcp_max_connections_per_client = 0\n\
+         tcp_idle_timeout = 0\ntcp_write_timeout = \"0s\"\nmax_transfers_out = 0\n\
+         control_max_connections = 0\ncontrol_header_timeout = 0\ncontrol_idle_timeout = 0\n{ZONE}"
+    ));
+    for key in [
+        "tcp_max_connections",
+        "tcp_max_connections_per_client",
+        "tcp_idle_timeout",
+        "tcp_write_timeout",
+        "max_transfers_out",
+        "control_max_connections",
+        "control_header_timeout",
+        "control_idle_timeout",
+    ] {
+        let line = format!("test.toml: server.{key}: must be greater than zero");
+        assert!(shown.contains(&line), "{line} not in {shown:#?}");
+    }
+    let shown = lines(&format!(
+        "{SERVER}tcp_idle_timeout = \"5s\"\ntcp_busy_idle_timeout = \"6s\"\n{ZONE}"
+    ));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "test.toml: server.tcp_busy_idle_timeout: 6s is longer than tcp_idle_timeout (5s)"
+        ),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn a_control_endpoint_off_loopback_needs_a_token() {
+    let public = |addr: &str, extra: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\ndata_dir = \"/var/lib/outpost\"\ncontrol = \"{addr}\"\n{extra}{ZONE}"
+        )
+    };
+    let shown = lines(&public("0.0.0.0:8053", ""));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with("test.toml: server.control: 0.0.0.0:8053 is not a loopback address"),
+        "{shown:?}"
+    );
+    assert!(shown[0].contains("control_token") && shown[0].contains(CONTROL_TOKEN_ENV));
+    assert!(parse(&public("192.0.2.1:8053", "")).is_err());
+    // Loopback, IPv4 and IPv6: no token needed.
+    for addr in ["127.0.0.1:8053", "127.1.2.3:8053", "[::1]:8053"] {
+        assert!(parse(&public(addr, "")).is_ok(), "{addr}");
+    }
+    // A token in the file, or in the environment.
+    let with_file = parse(&public("0.0.0.0:8053", "control_token = \"t\"\n")).unwrap();
+    assert_eq!(with_file.server.control_token.as_deref(), Some("t"));
+    let text = public("0.0.0.0:8053", "");
+    let from_env =
+        Config::from_toml_str_with_env(&text, "test.toml", Some("env-token".into())).unwrap();
+    assert_eq!(from_env.server.control_token.as_deref(), Some("env-token"));
+    // The file's wins; an empty environment value is no token.
+    let both = Config::from_toml_str_with_env(
+        &public("0.0.0.0:8053", "control_token = \"file\"\n"),
+        "test.toml",
+        Some("env".into()),
+    )
+    .unwrap();
+    assert_eq!(both.server.control_token.as_deref(), Some("file"));
+    assert!(Config::from_toml_str_with_env(&text, "test.toml", Some(String::new())).is_err());
+    // Without `control`, the environment's token is not an error.
+    let none =
+        Config::from_toml_str_with_env(&format!("{SERVER}{ZONE}"), "test.toml", Some("x".into()))
+            .unwrap();
+    assert_eq!(none.server.control, None);
+}
+
+#[test]
+fn the_docker_config_refuses_to_start_without_its_token() {
+    let text = include_str!("../../config/docker.toml");
+    let paths = |text: &str, env: Option<&str>| -> Vec<String> {
+        match Config::from_toml_str_with_env(text, "docker.toml", env.map(String::from)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.into_iter().map(|p| p.path).collect(),
+        }
+    };
+    // The seed file lives in the image, not here: that problem aside, the
+    // only one is the token file that is not mounted.
+    let without: Vec<String> = paths(text, None)
+        .into_iter()
+        .filter(|p| !p.ends_with("seed_file"))
+        .collect();
+    assert_eq!(without, ["server.control_token_file"]);
+    // Without the file key, the environment's token is what it needs.
+    let env_only = text.replace("control_token_file = \"control-token\"\n", "");
+    assert_ne!(env_only, text);
+    let without: Vec<String> = paths(&env_only, None)
+        .into_iter()
+        .filter(|p| !p.ends_with("seed_file"))
+        .collect();
+    assert_eq!(without, ["server.control"]);
+    let with: Vec<String> = paths(&env_only, Some("secret"))
+        .into_iter()
+        .filter(|p| !p.ends_with("seed_file"))
+        .collect();
+    assert!(with.is_empty(), "{with:?}");
 }

@@ -2,10 +2,10 @@
 
 use super::raw::{RawConfig, RawSettings};
 use super::{
-    AclEntry, Config, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IXFR_HISTORY,
-    DEFAULT_IXFR_HISTORY_BYTES, DEFAULT_LOG_LEVEL, DEFAULT_TRANSFER_TIMEOUT, DEFAULT_ZONEFILE_SYNC,
-    DamagedCopy, Limits, OnExpire, Problem, ServerConfig, TimerBounds, ZoneConfig, ZonemdMode,
-    format_duration,
+    AclEntry, CONTROL_TOKEN_ENV, Config, ControlLimits, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_IXFR_HISTORY, DEFAULT_IXFR_HISTORY_BYTES, DEFAULT_LOG_LEVEL, DEFAULT_TRANSFER_TIMEOUT,
+    DEFAULT_ZONEFILE_SYNC, DamagedCopy, Limits, OnExpire, Problem, ServerConfig, TcpLimits,
+    TimerBounds, ZoneConfig, ZonemdMode, format_duration,
 };
 use crate::tsig::{Algorithm, Key};
 use base64::Engine as _;
@@ -104,7 +104,13 @@ fn entry_path(table: &str, index: usize, name: Option<&str>) -> String {
     }
 }
 
-pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Problem>> {
+/// `env_token` is the control token from the environment
+/// ([`CONTROL_TOKEN_ENV`]), used when the file sets none.
+pub(super) fn validate(
+    raw: RawConfig,
+    source: PathBuf,
+    env_token: Option<String>,
+) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
     let secrets = secrets_dir(&source);
 
@@ -186,7 +192,7 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
         }
     }
 
-    let server = check_server(raw.server, &secrets, &mut p);
+    let server = check_server(raw.server, &secrets, env_token, &mut p);
 
     let defaults = check_settings(raw.defaults, "defaults", &declared, &mut p);
     check_timer_order("defaults", &defaults, &defaults.timers(), &mut p);
@@ -311,8 +317,11 @@ pub(super) fn validate(raw: RawConfig, source: PathBuf) -> Result<Config, Vec<Pr
 fn check_server(
     raw: super::raw::RawServer,
     secrets: &Path,
+    env_token: Option<String>,
     p: &mut Problems,
 ) -> Option<ServerConfig> {
+    let tcp = check_tcp(&raw, p);
+    let control_limits = check_control_limits(&raw, p);
     if raw.listen.is_empty() {
         p.report("server.listen", "at least one listen address is required");
     }
@@ -385,6 +394,26 @@ fn check_server(
         }
         _ => {}
     }
+    // The file's token wins; the environment's is for containers, whose
+    // configuration is baked into the image.
+    let token_file = raw.control_token_file.is_some();
+    let control_token =
+        control_token.or_else(|| env_token.filter(|t| !t.is_empty() && !token_file));
+    // An unreadable token file is reported above already.
+    if let Some(addr) = control
+        && !addr.ip().to_canonical().is_loopback()
+        && control_token.is_none()
+        && !token_file
+    {
+        p.report(
+            "server.control",
+            format!(
+                "{addr} is not a loopback address, and the control endpoint can reload the \
+                 configuration and start transfers: set `control_token` or \
+                 `control_token_file` (or {CONTROL_TOKEN_ENV} in the environment), or listen on 127.0.0.1 or ::1"
+            ),
+        );
+    }
 
     let log_level = raw
         .log_level
@@ -415,7 +444,115 @@ fn check_server(
         log_format: raw.log_format.unwrap_or_default(),
         log_level,
         udp_workers,
+        tcp,
+        control_limits,
     })
+}
+
+/// A count that must be positive, or its default.
+fn positive(value: Option<usize>, default: usize, path: &str, p: &mut Problems) -> usize {
+    match value {
+        Some(0) => {
+            p.report(path, "must be greater than zero");
+            default
+        }
+        Some(n) => n,
+        None => default,
+    }
+}
+
+/// A duration that must be positive, or its default.
+fn positive_duration(
+    value: Option<super::raw::DurationValue>,
+    default: Duration,
+    path: &str,
+    p: &mut Problems,
+) -> Duration {
+    match value {
+        Some(d) if d.0.is_zero() => {
+            p.report(path, "must be greater than zero");
+            default
+        }
+        Some(d) => d.0,
+        None => default,
+    }
+}
+
+fn check_tcp(raw: &super::raw::RawServer, p: &mut Problems) -> TcpLimits {
+    let d = TcpLimits::default();
+    let limits = TcpLimits {
+        max_connections: positive(
+            raw.tcp_max_connections,
+            d.max_connections,
+            "server.tcp_max_connections",
+            p,
+        ),
+        max_connections_per_client: positive(
+            raw.tcp_max_connections_per_client,
+            d.max_connections_per_client,
+            "server.tcp_max_connections_per_client",
+            p,
+        ),
+        idle_timeout: positive_duration(
+            raw.tcp_idle_timeout,
+            d.idle_timeout,
+            "server.tcp_idle_timeout",
+            p,
+        ),
+        busy_idle_timeout: positive_duration(
+            raw.tcp_busy_idle_timeout,
+            d.busy_idle_timeout,
+            "server.tcp_busy_idle_timeout",
+            p,
+        ),
+        write_timeout: positive_duration(
+            raw.tcp_write_timeout,
+            d.write_timeout,
+            "server.tcp_write_timeout",
+            p,
+        ),
+        max_transfers_out: positive(
+            raw.max_transfers_out,
+            d.max_transfers_out,
+            "server.max_transfers_out",
+            p,
+        ),
+    };
+    if limits.busy_idle_timeout > limits.idle_timeout {
+        p.report(
+            "server.tcp_busy_idle_timeout",
+            format!(
+                "{} is longer than tcp_idle_timeout ({}): the timeout under load must not be the longer one",
+                format_duration(limits.busy_idle_timeout),
+                format_duration(limits.idle_timeout)
+            ),
+        );
+    }
+    limits
+}
+
+fn check_control_limits(raw: &super::raw::RawServer, p: &mut Problems) -> ControlLimits {
+    let d = ControlLimits::default();
+    ControlLimits {
+        max_connections: positive(
+            raw.control_max_connections,
+            d.max_connections,
+            "server.control_max_connections",
+            p,
+        ),
+        header_timeout: positive_duration(
+            raw.control_header_timeout,
+            d.header_timeout,
+            "server.control_header_timeout",
+            p,
+        ),
+        idle_timeout: positive_duration(
+            raw.control_idle_timeout,
+            d.idle_timeout,
+            "server.control_idle_timeout",
+            p,
+        ),
+    }
 }
 
 /// The per-zone settings of one table (`[defaults]` or one `[[zone]]`),

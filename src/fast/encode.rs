@@ -21,6 +21,14 @@ const MAX_TARGETS: usize = 48;
 /// Pointers address the first 16 KiB only (RFC 1035 §4.1.4).
 const MAX_POINTER: usize = 0x3FFF;
 
+/// A point in a message being written: its length, and the compression
+/// targets known then (targets only ever point backwards).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    ntargets: usize,
+}
+
 pub struct Encoder<'b> {
     buf: &'b mut [u8],
     len: usize,
@@ -57,6 +65,21 @@ impl<'b> Encoder<'b> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Where the message stands, to go back to with [`Encoder::rewind`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.len,
+            ntargets: self.ntargets,
+        }
+    }
+
+    /// Forgets everything written since `mark` was taken: a record that did
+    /// not fit whole leaves nothing behind.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.len = mark.len;
+        self.ntargets = mark.ntargets;
     }
 
     /// Keeps `room` octets at the end free for what goes last (the OPT).
@@ -307,18 +330,29 @@ impl<'b> Encoder<'b> {
         dnssec_ok: bool,
         option: Option<(u16, &[u8])>,
     ) -> Result<(), EncodeError> {
+        match option {
+            None => self.opt_with(dnssec_ok, &[]),
+            Some(o) => self.opt_with(dnssec_ok, &[o]),
+        }
+    }
+
+    /// Our OPT with the given options (code, data).
+    pub fn opt_with(
+        &mut self,
+        dnssec_ok: bool,
+        options: &[(u16, &[u8])],
+    ) -> Result<(), EncodeError> {
         self.put(&[0])?;
         self.put_u16(41)?;
         self.put_u16(crate::serve::MAX_UDP_PAYLOAD)?;
         self.put(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0])?;
-        match option {
-            None => self.put_u16(0),
-            Some((code, data)) => {
-                self.put_u16(4 + data.len() as u16)?;
-                self.put_u16(code)?;
-                self.put_u16(data.len() as u16)?;
-                self.put(data)
-            }
+        let rdlen: usize = options.iter().map(|(_, d)| 4 + d.len()).sum();
+        self.put_u16(rdlen as u16)?;
+        for (code, data) in options {
+            self.put_u16(*code)?;
+            self.put_u16(data.len() as u16)?;
+            self.put(data)?;
         }
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! The UDP fast path: plain queries answered without hickory's message
-//! types.
+//! The fast path: plain queries answered without hickory's message types,
+//! over UDP (`crate::udp`) and TCP (`crate::tcp`) alike.
 //!
 //! Profiled with callgrind on the benchmark mix, hickory's request parsing,
 //! `MessageResponse` building and its encoder (a `Vec` per name for label
@@ -25,10 +25,17 @@ use crate::zone::key::WireName;
 use crate::zone::{Answer, Item};
 
 pub use cache::AnswerCache;
-pub use encode::{EncodeError, Encoder};
+pub use encode::{EncodeError, Encoder, Mark};
 
-/// The largest answer the fast path writes: the UDP limit we never exceed.
+/// The largest answer the fast path writes over UDP: the limit we never
+/// exceed.
 pub const MAX_ANSWER: usize = serve::MAX_UDP_PAYLOAD as usize;
+
+/// The largest answer over TCP: what the 2-octet length prefix can carry.
+pub const MAX_TCP_ANSWER: usize = u16::MAX as usize;
+
+/// EDNS TCP keepalive option code (RFC 7828).
+pub const EDNS_TCP_KEEPALIVE: u16 = 11;
 
 const OPT: u16 = 41;
 /// The OPT record we send: root owner, type, class (payload), TTL, RDLENGTH.
@@ -54,12 +61,22 @@ pub struct Query<'a> {
     pub wire: &'a WireName,
     pub qtype: RecordType,
     pub edns: Option<Edns>,
+    /// Whether the query carried the edns-tcp-keepalive option (RFC 7828),
+    /// which a TCP answer then carries too.
+    pub keepalive: bool,
+    /// Asked over TCP: no UDP size limit, and ANY gets every RRset.
+    pub tcp: bool,
 }
 
 impl Query<'_> {
-    /// The UDP size limit of the answer, as the hickory path computes it.
+    /// The size limit of the answer, as the hickory path computes it: the
+    /// client's UDP limit, or the most a TCP message can carry.
     pub fn limit(&self) -> usize {
-        serve::udp_limit(self.edns.map(|e| e.payload)) as usize
+        if self.tcp {
+            MAX_TCP_ANSWER
+        } else {
+            serve::udp_limit(self.edns.map(|e| e.payload)) as usize
+        }
     }
 }
 
@@ -70,8 +87,9 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 /// Reads a plain query: QR=0, opcode QUERY, one question of class IN with
 /// an uncompressed name, no answer or authority records, and at most one
 /// additional record which is an EDNS version 0 OPT without EXPIRE. `None`
-/// sends the datagram to the hickory path. The query name's lookup key is
-/// written into `wire`, which the caller keeps from query to query.
+/// sends the message to the hickory path. The query name's lookup key is
+/// written into `wire`, which the caller keeps from query to query. The
+/// query is taken as asked over UDP; the TCP path sets [`Query::tcp`].
 pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
     if msg.len() < 12 || msg[2] & 0xF8 != 0 {
         return None;
@@ -92,6 +110,7 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
     if qclass != 1 || qtype == 0 || qtype == OPT || (249..=254).contains(&qtype) {
         return None;
     }
+    let mut keepalive = false;
     let edns = if ar == 1 {
         let opt = msg.get(qend..)?;
         if opt.len() < OPT_LEN || opt[0] != 0 || u16_at(opt, 1)? != OPT {
@@ -114,6 +133,9 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
             if code == EDNS_EXPIRE || at + 4 + len > opt.len() {
                 return None;
             }
+            // A client sends it empty (RFC 7828 §3.2.1); one with a value
+            // is answered all the same.
+            keepalive |= code == EDNS_TCP_KEEPALIVE;
             at += 4 + len;
         }
         Some(Edns {
@@ -134,6 +156,8 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
         wire,
         qtype: RecordType::from(qtype),
         edns,
+        keepalive,
+        tcp: false,
     })
 }
 
@@ -219,7 +243,7 @@ pub fn answer_cached<'t>(
         return Reply::Ready(qend + hit.body.len());
     }
     let raw = &query.question[..query.name_len];
-    let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, false, dnssec_ok) else {
+    let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, query.tcp, dnssec_ok) else {
         return Reply::Slow;
     };
     match encode_answer(query, &ans, &mut out[..limit]) {
@@ -246,7 +270,8 @@ pub fn answer_cached<'t>(
 }
 
 /// Writes into `key` what the answer cache files the answer to `query`
-/// under, for an answer buffer of `room` octets.
+/// under, for an answer buffer of `room` octets. TCP and UDP answers never
+/// share an entry (ANY differs): a TCP limit is larger than any UDP one.
 pub fn set_cache_key(key: &mut cache::Key, query: &Query<'_>, room: usize) {
     key.set(
         query.wire.bytes(),

@@ -842,8 +842,7 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     let mut outcome: Option<Result<(), RefreshError>> = None;
     for &primary in &cfg.primaries {
         let source = cfg.source_for(primary);
-        let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await
-        {
+        let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await {
             Ok(soa) => soa,
             Err(e) => {
                 warn!(zone = %cfg.name, %primary, "{e}");

@@ -1,48 +1,56 @@
 //! Zone transfers out (AXFR, RFC 5936; IXFR, RFC 1995) and TSIG-signed
 //! replies through hickory's response path.
 //!
-//! hickory encodes responses itself (`ResponseHandler::send_response` takes
-//! records, not bytes) and only appends a TSIG record we hand it. The MAC
-//! must cover the exact octets hickory emits before that record, so each
-//! signed message is encoded twice from the same parts: once here with
-//! hickory's own `destructive_emit` (same encoder, same compression, so the
-//! same octets) to compute the MAC with [`crate::tsig`], then by hickory
-//! with the TSIG record appended. The TSIG record is not covered by its own
-//! MAC, so how hickory encodes its owner name does not matter.
+//! A transfer is written by a [`MessageWriter`] straight from the snapshot's
+//! wire-form records, one message at a time, with the fast path's encoder
+//! (`crate::fast::Encoder`): no hickory record is made for an AXFR, and the
+//! caller asks for the next message only once the connection has taken the
+//! last, so a client that stops reading holds up one message, not the zone.
+//! Each message is signed as a whole ([`crate::tsig::StreamSigner`]) when
+//! the request was.
 //!
-//! A transfer is produced by a task of its own, one `send_response` per
-//! message on a clone of the TCP response handle. hickory only writes queued
-//! messages while it polls the connection, which it does not do while the
-//! request handler runs; returning from the handler at once lets it stream
-//! the messages out as they are made.
+//! Single-message replies that must be signed (errors, answers to signed
+//! queries, NOTIFY) still go through hickory, which encodes responses
+//! itself (`ResponseHandler::send_response` takes records, not bytes) and
+//! only appends a TSIG record we hand it. The MAC must cover the exact
+//! octets hickory emits before that record, so each such message is encoded
+//! twice from the same parts: once here with hickory's own
+//! `destructive_emit` (same encoder, same compression, so the same octets)
+//! to compute the MAC with [`crate::tsig`], then by hickory with the TSIG
+//! record appended. The TSIG record is not covered by its own MAC, so how
+//! hickory encodes its owner name does not matter.
 
-use std::iter;
+use std::iter::{self, Peekable};
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::{Edns, Metadata};
 use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError as HickoryTsigError};
-use hickory_proto::rr::{DNSClass, Record};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
-use tracing::{info, warn};
 
 use super::interp::IxfrDiff;
+use crate::fast::{EncodeError, Encoder};
 use crate::tsig::{self, Rejection, StreamSigner, TsigError};
 use crate::zone::Zone;
+use crate::zone::raw::RawRr;
 
-/// Records per message are cut so the uncompressed size stays below this:
-/// compression only shrinks it, and the header, question, OPT and TSIG
-/// (at most about 1 KiB) still fit in 64 KiB.
-pub const MESSAGE_BUDGET: usize = 63 * 1024;
+/// A transfer message is closed once it holds this many octets: a few
+/// hundred typical records. Smaller messages make back-pressure act sooner
+/// and keep what a transfer holds small; larger ones would save little,
+/// as the per-message overhead is the header, question, OPT and TSIG.
+pub const MESSAGE_TARGET: usize = 16 * 1024;
 
-/// hickory compresses only the first 120 names of a message (its answer to
-/// CVE-2024-8508) and writes the rest in full; messages are cut before that
-/// so every name is compressed, at the price of more, smaller messages.
-pub const NAMES_PER_MESSAGE: usize = 112;
+/// The most a DNS message over TCP can carry.
+const MAX_MESSAGE: usize = u16::MAX as usize;
+
+/// Room kept at the end of each message for the TSIG record the signer
+/// appends: key and algorithm names (at most 255 octets each), the fixed
+/// fields and the longest MAC.
+const TSIG_ROOM: usize = 2 * 255 + 16 + 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutError {
@@ -54,6 +62,8 @@ pub enum OutError {
     BadTsigTail(usize),
     #[error("sending the response: {0}")]
     Send(#[from] hickory_server::net::NetError),
+    #[error("a record of type {0} does not fit in a message")]
+    RecordTooLarge(RecordType),
 }
 
 /// How the messages of a response are signed.
@@ -212,6 +222,14 @@ pub enum Content {
     UpToDate(Arc<Zone>),
 }
 
+/// One record of a transfer: stored in wire form, or a hickory record (the
+/// SOA, IXFR differences).
+#[derive(Debug, Clone, Copy)]
+pub enum OutRecord<'a> {
+    Raw(RawRr<'a>),
+    Record(&'a Record),
+}
+
 impl Content {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -221,148 +239,182 @@ impl Content {
         }
     }
 
-    /// The records in the order they go out. A whole zone's are made one
-    /// at a time from the snapshot, so an AXFR of a big zone never holds
-    /// them all as hickory records.
-    fn records(&self) -> Box<dyn Iterator<Item = Record> + Send + '_> {
+    /// The serial the client gets.
+    pub fn serial(&self) -> u32 {
         match self {
-            Content::Full(z) => Box::new(z.records().chain(iter::once(z.soa().clone()))),
+            Content::Full(z) | Content::UpToDate(z) => z.serial(),
+            Content::Incremental { current, .. } => current.serial(),
+        }
+    }
+
+    /// The records in the order they go out, made one at a time: a whole
+    /// zone's straight from the snapshot.
+    pub fn records(&self) -> Box<dyn Iterator<Item = OutRecord<'_>> + Send + '_> {
+        match self {
+            Content::Full(z) => Box::new(
+                z.raw_records()
+                    .map(OutRecord::Raw)
+                    .chain(iter::once(OutRecord::Record(z.soa()))),
+            ),
             Content::Incremental { current, diffs } => {
-                let records = |raw: &'_ crate::zone::RawRecords| {
-                    raw.iter()
-                        .filter_map(|r| r.to_record().ok())
-                        .collect::<Vec<_>>()
-                };
-                let mut v = vec![current.soa().clone()];
-                for d in diffs {
-                    v.push(d.old_soa.clone());
-                    v.extend(records(&d.deleted));
-                    v.push(d.new_soa.clone());
-                    v.extend(records(&d.added));
-                }
-                v.push(current.soa().clone());
-                Box::new(v.into_iter())
+                let steps = diffs.iter().flat_map(|d| {
+                    iter::once(OutRecord::Record(&d.old_soa))
+                        .chain(d.deleted.iter().map(OutRecord::Raw))
+                        .chain(iter::once(OutRecord::Record(&d.new_soa)))
+                        .chain(d.added.iter().map(OutRecord::Raw))
+                });
+                Box::new(
+                    iter::once(OutRecord::Record(current.soa()))
+                        .chain(steps)
+                        .chain(iter::once(OutRecord::Record(current.soa()))),
+                )
             }
-            Content::UpToDate(z) => Box::new(iter::once(z.soa().clone())),
+            Content::UpToDate(z) => Box::new(iter::once(OutRecord::Record(z.soa()))),
         }
     }
 }
 
-fn wire_estimate(r: &Record) -> usize {
-    r.name.len() + 1 + 10 + crate::rr::rdata_len(&r.data)
+/// The OPT record of each transfer message: the client's DO bit, and the
+/// EDNS EXPIRE value (RFC 7314) when the client asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptOut {
+    pub dnssec_ok: bool,
+    pub expire: Option<u32>,
 }
 
-/// Names hickory may compress in a record: the owner, and those inside the
-/// RDATA of the types we decode (other types go out as raw bytes).
-fn compressible_names(r: &Record) -> usize {
-    use hickory_proto::rr::RData;
-    1 + match r.data {
-        RData::SOA(_) => 2,
-        RData::NS(_) | RData::CNAME(_) | RData::PTR(_) | RData::MX(_) => 1,
-        _ => 0,
-    }
-}
-
-/// What the message being filled holds so far.
-#[derive(Default)]
-struct Budget {
+/// Writes the messages of one transfer, each on request.
+pub struct MessageWriter {
+    id: u16,
+    flags: u16,
+    /// QNAME, QTYPE, QCLASS, repeated in every message.
+    question: Vec<u8>,
+    opt: Option<OptOut>,
+    signer: Option<Signer>,
+    buf: Vec<u8>,
+    messages: usize,
     records: usize,
-    size: usize,
-    names: usize,
+    bytes: usize,
 }
 
-impl Budget {
-    /// Whether `r` must start a new message: the current one is not empty
-    /// and would go over [`MESSAGE_BUDGET`] or [`NAMES_PER_MESSAGE`].
-    fn full_before(&self, r: &Record) -> bool {
-        self.records > 0
-            && (self.size + wire_estimate(r) > MESSAGE_BUDGET
-                || self.names + compressible_names(r) > NAMES_PER_MESSAGE)
-    }
-
-    fn add(&mut self, r: &Record) {
-        self.records += 1;
-        self.size += wire_estimate(r);
-        self.names += compressible_names(r);
-    }
-}
-
-/// Splits records into consecutive message bodies within [`MESSAGE_BUDGET`]
-/// and [`NAMES_PER_MESSAGE`].
-pub fn split(records: &[&Record]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut budget = Budget::default();
-    for (i, r) in records.iter().enumerate() {
-        if budget.full_before(r) {
-            out.push(start..i);
-            start = i;
-            budget = Budget::default();
+impl MessageWriter {
+    /// `flags` is the header's second word; `question` the question as it
+    /// goes out (uncompressed, case kept).
+    pub fn new(
+        id: u16,
+        flags: u16,
+        question: Vec<u8>,
+        opt: Option<OptOut>,
+        signer: Option<Signer>,
+    ) -> Self {
+        MessageWriter {
+            id,
+            flags,
+            question,
+            opt,
+            signer,
+            buf: vec![0; MAX_MESSAGE],
+            messages: 0,
+            records: 0,
+            bytes: 0,
         }
-        budget.add(r);
-    }
-    if start < records.len() || out.is_empty() {
-        out.push(start..records.len());
-    }
-    out
-}
-
-/// Everything a transfer task needs, owned.
-pub struct Transfer<R> {
-    pub handle: R,
-    pub queries: Queries,
-    pub meta: Metadata,
-    pub edns: Option<Edns>,
-    pub signer: Option<Signer>,
-    pub content: Content,
-    /// For the log line: zone and peer.
-    pub zone: String,
-    pub peer: std::net::SocketAddr,
-}
-
-impl<R: ResponseHandler> Transfer<R> {
-    /// Streams the transfer in the background over TCP.
-    pub fn spawn(self) {
-        tokio::spawn(self.run());
     }
 
-    async fn run(mut self) {
-        let started = Instant::now();
-        let kind = self.content.kind();
-        let content = self.content.clone();
-        let mut records = content.records().peekable();
-        let (mut total, mut messages) = (0, 0);
-        let mut chunk: Vec<Record> = Vec::new();
-        // Always one message, even for no records.
-        while messages == 0 || records.peek().is_some() {
-            chunk.clear();
-            let mut budget = Budget::default();
-            while let Some(r) = records.next_if(|r| !budget.full_before(r)) {
-                budget.add(&r);
-                chunk.push(r);
+    pub fn messages(&self) -> usize {
+        self.messages
+    }
+
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Octets written, TSIG records included.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The next message, with as many of `records` as [`MESSAGE_TARGET`]
+    /// allows (a larger record alone, up to the DNS limit); `None` once
+    /// every record has gone out (there is always at least one message).
+    pub fn next_message<'a, I: Iterator<Item = OutRecord<'a>>>(
+        &mut self,
+        records: &mut Peekable<I>,
+    ) -> Result<Option<Vec<u8>>, OutError> {
+        if self.messages > 0 && records.peek().is_none() {
+            return Ok(None);
+        }
+        let expire = self.opt.and_then(|o| o.expire).map(u32::to_be_bytes);
+        let opt_room = self
+            .opt
+            .map_or(0, |_| 11 + expire.map_or(0, |e| 4 + e.len()));
+        let mut enc = Encoder::new(&mut self.buf, MAX_MESSAGE - TSIG_ROOM);
+        enc.reserve(opt_room);
+        let head = enc
+            .header(self.id, self.flags)
+            .and_then(|()| enc.question(&self.question));
+        if head.is_err() {
+            return Err(OutError::RecordTooLarge(RecordType::Unknown(0)));
+        }
+        let mut count: u16 = 0;
+        while let Some(r) = records.peek() {
+            if count > 0 && (enc.len() >= MESSAGE_TARGET || count == u16::MAX) {
+                break;
             }
-            let refs: Vec<&Record> = chunk.iter().collect();
-            messages += 1;
-            total += refs.len();
-            let result = send(
-                &mut self.handle,
-                Protocol::Tcp,
-                &self.queries,
-                self.meta,
-                &refs,
-                self.edns.as_ref(),
-                self.signer.as_mut(),
-            )
-            .await;
-            if let Err(e) = result {
-                warn!(zone = %self.zone, peer = %self.peer, message = messages,
-                      "{kind} out aborted: {e}");
-                return;
+            let mark = enc.mark();
+            match put(&mut enc, r) {
+                Ok(()) => {
+                    count += 1;
+                    records.next();
+                }
+                Err(EncodeError::Full) if count > 0 => {
+                    enc.rewind(mark);
+                    break;
+                }
+                Err(_) => {
+                    let rtype = match r {
+                        OutRecord::Raw(raw) => raw.record_type(),
+                        OutRecord::Record(rec) => rec.record_type(),
+                    };
+                    return Err(OutError::RecordTooLarge(rtype));
+                }
             }
         }
-        info!(zone = %self.zone, peer = %self.peer, records = total,
-              messages, signed = self.signer.is_some(),
-              seconds = started.elapsed().as_secs_f64(), "{kind} out queued");
+        enc.reserve(0);
+        let mut additional = 0;
+        if let Some(o) = self.opt {
+            let options: Vec<(u16, &[u8])> = expire
+                .as_ref()
+                .map(|e| (crate::wire::EDNS_EXPIRE, &e[..]))
+                .into_iter()
+                .collect();
+            enc.opt_with(o.dnssec_ok, &options)
+                .expect("room was kept for the OPT");
+            additional = 1;
+        }
+        enc.counts(1, count, 0, additional);
+        let len = enc.len();
+        let msg = &self.buf[..len];
+        let out = match self.signer.as_mut() {
+            Some(s) => s.sign(msg)?,
+            None => msg.to_vec(),
+        };
+        self.messages += 1;
+        self.records += usize::from(count);
+        self.bytes += out.len();
+        Ok(Some(out))
+    }
+}
+
+/// Writes one record, names compressed as hickory would (RFC 3597 §4).
+fn put(enc: &mut Encoder<'_>, r: &OutRecord<'_>) -> Result<(), EncodeError> {
+    match *r {
+        OutRecord::Raw(raw) => {
+            enc.raw_record(raw.owner, raw.record_type(), raw.ttl, raw.rdata, &mut None)
+        }
+        OutRecord::Record(rec) => {
+            crate::zone::raw::with_wire(rec, |owner, rtype, _class, ttl, rdata| {
+                enc.raw_record(owner, RecordType::from(rtype), ttl, rdata, &mut None)
+            })
+        }
     }
 }
 
@@ -372,43 +424,14 @@ mod tests {
     use crate::rr;
     use crate::tsig::{Algorithm, Key, StreamVerifier};
     use crate::wire::{self, Message};
-    use hickory_proto::op::{MessageType, OpCode};
-    use hickory_proto::rr::{Name, RecordType};
-    use std::sync::Mutex;
-
-    /// Captures what hickory would put on the wire.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
-
-    #[async_trait::async_trait]
-    impl ResponseHandler for Capture {
-        async fn send_response<'a>(
-            &mut self,
-            response: hickory_server::zone_handler::MessageResponse<
-                '_,
-                'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-            >,
-        ) -> Result<ResponseInfo, hickory_server::net::NetError> {
-            // The encoding `ResponseHandle` uses for TCP.
-            let mut buf = Vec::new();
-            let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(u16::MAX);
-            let info = response.destructive_emit(&mut enc)?;
-            self.0.lock().unwrap().push(buf);
-            Ok(info)
-        }
-    }
+    use crate::xfr::interp::{Interpreter, Request, TransferData};
+    use hickory_proto::rr::Name;
 
     fn n(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
     }
 
-    #[tokio::test]
-    async fn signed_stream_verifies_and_is_compressed() {
+    fn zone(hosts: u32, txt: usize) -> Arc<Zone> {
         let origin = n("example.");
         let mut soa = Vec::new();
         wire::put_name(&mut soa, &n("ns1.example."));
@@ -420,12 +443,48 @@ mod tests {
         let mut ns = Vec::new();
         wire::put_name(&mut ns, &n("ns1.example."));
         records.push(rr::record(origin.clone(), RecordType::NS, 60, &ns).unwrap());
-        for i in 0..6000u32 {
+        for i in 0..hosts {
             let b = i.to_be_bytes();
             let owner = n(&format!("host-number-{i}.example."));
             records.push(rr::record(owner, RecordType::A, 60, &[10, b[1], b[2], b[3]]).unwrap());
         }
-        let zone = Arc::new(Zone::build(&origin, records, &Default::default()).unwrap());
+        // One record longer than a message's target size.
+        if txt > 0 {
+            let mut rdata = Vec::new();
+            for _ in 0..txt.div_ceil(255) {
+                rdata.push(255);
+                rdata.extend(std::iter::repeat_n(b'x', 255));
+            }
+            records.push(rr::record(n("big.example."), RecordType::TXT, 60, &rdata).unwrap());
+        }
+        Arc::new(Zone::build(&origin, records, &Default::default()).unwrap())
+    }
+
+    fn question() -> Vec<u8> {
+        let mut q = Vec::new();
+        wire::put_name(&mut q, &n("Example."));
+        q.extend_from_slice(&[0, 252, 0, 1]);
+        q
+    }
+
+    fn all_messages(
+        content: &Content,
+        opt: Option<OptOut>,
+        signer: Option<Signer>,
+    ) -> (MessageWriter, Vec<Vec<u8>>) {
+        let mut w = MessageWriter::new(0x4242, 0x8400, question(), opt, signer);
+        let mut records = content.records().peekable();
+        let mut out = Vec::new();
+        while let Some(m) = w.next_message(&mut records).unwrap() {
+            out.push(m);
+        }
+        (w, out)
+    }
+
+    #[test]
+    fn signed_stream_verifies_and_is_compressed() {
+        let origin = n("example.");
+        let zone = zone(6000, 0);
         for alg in [
             Algorithm::HmacMd5,
             Algorithm::HmacSha256,
@@ -443,34 +502,28 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-            let mut dec = BinDecoder::new(&signed.bytes[12..]);
-            let queries = Queries::read(&mut dec, 1).unwrap();
-            let mut meta = Metadata::new(0x4242, MessageType::Response, OpCode::Query);
-            meta.authoritative = true;
-            let capture = Capture::default();
-            Transfer {
-                handle: capture.clone(),
-                queries,
-                meta,
-                edns: None,
-                signer: Some(Signer::Stream(StreamSigner::new(&key, &verified.mac))),
-                content: Content::Full(zone.clone()),
-                zone: "example.".into(),
-                peer: "127.0.0.1:1".parse().unwrap(),
-            }
-            .run()
-            .await;
-            let msgs = capture.0.lock().unwrap().clone();
-            assert!(msgs.len() >= 50, "{} messages", msgs.len());
+            let signer = Signer::Stream(StreamSigner::new(&key, &verified.mac));
+            let opt = OptOut {
+                dnssec_ok: false,
+                expire: Some(86400),
+            };
+            let (w, msgs) = all_messages(&Content::Full(zone.clone()), Some(opt), Some(signer));
+            assert!(msgs.len() >= 10, "{} messages", msgs.len());
+            assert_eq!(w.messages(), msgs.len());
+            assert_eq!(w.records(), 6003);
+            assert_eq!(w.bytes(), msgs.iter().map(Vec::len).sum::<usize>());
             let mut v = StreamVerifier::new(&key, &signed.mac);
-            let mut interp = super::super::interp::Interpreter::new(
-                origin.clone(),
-                0x4242,
-                super::super::interp::Request::Axfr,
-                Default::default(),
-            );
+            let mut interp =
+                Interpreter::new(origin.clone(), 0x4242, Request::Axfr, Default::default());
             for m in &msgs {
+                assert!(m.len() <= MESSAGE_TARGET + 1024, "{} octets", m.len());
                 let p = Message::parse(m).unwrap();
+                assert_eq!(p.questions.len(), 1);
+                assert_eq!(p.questions[0].name.to_ascii(), "Example.");
+                assert_eq!(
+                    p.opt.as_ref().unwrap().option(wire::EDNS_EXPIRE),
+                    Some(&86400u32.to_be_bytes()[..])
+                );
                 v.verify(m, &p, tsig::now_secs())
                     .unwrap_or_else(|e| panic!("{alg}: {e}"));
                 interp.feed_parsed(m.len(), &p).unwrap();
@@ -478,7 +531,7 @@ mod tests {
             v.finish().unwrap();
             let t = interp.finish().unwrap();
             match t.data {
-                super::super::interp::TransferData::Full(r) => assert_eq!(r.len(), 6002),
+                TransferData::Full(r) => assert_eq!(r.len(), 6002),
                 other => panic!("{other:?}"),
             }
             // Every owner compressed: 33 octets a record against 40 in full.
@@ -488,25 +541,35 @@ mod tests {
     }
 
     #[test]
-    fn split_respects_budget() {
-        let recs: Vec<Record> = (0..5000u32)
-            .map(|i| {
-                rr::record(
-                    n(&format!("h{i}.example.")),
-                    RecordType::TXT,
-                    60,
-                    &[200; 201][..],
-                )
-                .unwrap()
-            })
-            .collect();
-        let refs: Vec<&Record> = recs.iter().collect();
-        let parts = split(&refs);
-        assert!(parts.len() > 10);
-        assert_eq!(parts.iter().map(|r| r.len()).sum::<usize>(), 5000);
-        for p in parts {
-            let size: usize = refs[p].iter().map(|r| wire_estimate(r)).sum();
-            assert!(size <= MESSAGE_BUDGET);
+    fn a_record_larger_than_the_target_goes_alone() {
+        let zone = zone(2000, 30_000);
+        let (w, msgs) = all_messages(&Content::Full(zone), None, None);
+        let mut seen = 0;
+        let mut big = 0;
+        for m in &msgs {
+            let p = Message::parse(m).unwrap();
+            assert!(m.len() <= MAX_MESSAGE);
+            seen += p.answers.len();
+            if p.answers.iter().any(|r| r.rtype == RecordType::TXT) {
+                big += 1;
+                assert!(m.len() > MESSAGE_TARGET, "the TXT alone is larger");
+            }
         }
+        assert_eq!(big, 1);
+        assert_eq!(seen, 2000 + 4);
+        assert_eq!(w.records(), seen);
+    }
+
+    #[test]
+    fn up_to_date_is_one_message_with_the_soa() {
+        let zone = zone(10, 0);
+        let (_, msgs) = all_messages(&Content::UpToDate(zone), None, None);
+        assert_eq!(msgs.len(), 1);
+        let p = Message::parse(&msgs[0]).unwrap();
+        assert_eq!(p.answers.len(), 1);
+        assert_eq!(p.answers[0].rtype, RecordType::SOA);
+        assert_eq!(p.header.flags, 0x8400);
+        assert_eq!(p.header.id, 0x4242);
+        assert!(p.opt.is_none());
     }
 }

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod fakeprimary;
 pub mod outpost;
 pub mod peers;
+pub mod procstat;
 
 use ::outpost::rr;
 use ::outpost::wire::put_name;

@@ -29,22 +29,33 @@ impl Outpost {
     }
 
     pub fn start_on(dir: &Path, config_template: &str, port: u16) -> Outpost {
+        Self::start_with(dir, config_template, port, |_| {})
+    }
+
+    /// [`Outpost::start_on`], with `adjust` changing the command before it
+    /// runs (environment, resource limits).
+    pub fn start_with(
+        dir: &Path,
+        config_template: &str,
+        port: u16,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Outpost {
         let text = config_template
             .replace("{port}", &port.to_string())
             .replace("{dir}", &dir.display().to_string());
         let config = dir.join("outpost.toml");
         std::fs::write(&config, text).unwrap();
         let log = dir.join(format!("outpost-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args(["serve", "--config"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost"));
+        cmd.args(["serve", "--config"])
             .arg(&config)
             .current_dir(dir)
             .env("RUST_LOG", "info,hickory_server=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start outpost");
+            .stderr(std::fs::File::create(&log).unwrap());
+        adjust(&mut cmd);
+        let child = cmd.spawn().expect("start outpost");
         Outpost {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
