@@ -216,6 +216,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         refresher,
         events,
     });
+    // Warnings limited by ratelog report what they suppressed when their
+    // second is over, even if no warning of the kind follows.
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while tokio::select! {
+                _ = tick.tick() => true,
+                _ = shutdown.cancelled() => false,
+            } {
+                crate::ratelog::flush();
+            }
+        });
+    }
     if let Some(addr) = config.server.control {
         control::serve(addr, daemon.clone(), shutdown.clone()).await?;
     }

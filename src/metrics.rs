@@ -16,6 +16,9 @@ const RCODE_NAMES: [&str; RCODES] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "OTHER",
 ];
+/// The `zone` label of queries and NOTIFY for names in no zone we serve:
+/// one series, whatever names senders make up.
+pub const OTHER_ZONE: &str = "_other";
 /// Upper bounds (octets) of the response-size histogram buckets.
 pub const SIZE_BUCKETS: [u64; 8] = [64, 128, 256, 512, 1232, 4096, 16384, 65535];
 
@@ -191,10 +194,18 @@ impl Events {
         *m.entry((zone.to_string(), kind, result)).or_default() += 1;
     }
 
-    /// A NOTIFY arrived: `result` is "accepted" or "refused".
-    pub fn notify(&self, zone: &str, result: &'static str) {
+    /// A NOTIFY arrived: `result` is "accepted" or "refused". `zone` is
+    /// `None` for a zone we do not serve: those all count under
+    /// [`OTHER_ZONE`], so a sender cannot add series.
+    pub fn notify(&self, zone: Option<&str>, result: &'static str) {
+        let zone = zone.unwrap_or(OTHER_ZONE);
         let mut m = self.notifies.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry((zone.to_string(), result)).or_default() += 1;
+        match m.get_mut(&(zone.to_string(), result)) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert((zone.to_string(), result), 1);
+            }
+        }
     }
 
     fn render(&self, out: &mut Exposition) {
@@ -303,7 +314,7 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     for z in zones {
         z.queries.render(z.zone, &mut out);
     }
-    events.unmatched.render("", &mut out);
+    events.unmatched.render(OTHER_ZONE, &mut out);
     out.header(
         "outpost_response_size_bytes",
         "histogram",
@@ -444,7 +455,9 @@ mod tests {
         events.udp_response_sizes.record(2000);
         events.udp_response_sizes.record(70000);
         events.transfer("example.com.", "axfr", "success");
-        events.notify("example.com.", "refused");
+        events.notify(Some("example.com."), "refused");
+        events.notify(None, "refused");
+        events.notify(None, "refused");
         let text = render(
             &[ZoneSample {
                 zone: "example.com.",
@@ -481,6 +494,9 @@ mod tests {
         ));
         assert!(text.contains(
             "outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"
+        ));
+        assert!(text.contains(
+            "outpost_notify_received_total{zone=\"_other\",result=\"refused\"} 2\n"
         ));
         assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
     }

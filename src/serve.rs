@@ -16,9 +16,10 @@ use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::metrics::{Events, QueryCounters};
+use crate::ratelog;
 use crate::refresh::timers::{UnixTime, serial_gt};
 use crate::refresh::{Refresher, ZoneRuntime};
 use crate::store::Store;
@@ -89,6 +90,13 @@ impl Handler {
 
     fn runtime(&self, zone: &Name) -> Option<Arc<ZoneRuntime>> {
         self.refresher.as_ref()?.zone(zone)
+    }
+
+    /// The metric label of a zone named in a request: the zone's name when
+    /// we serve it, else `None` (counted under one label), so that labels
+    /// never come from what a sender made up.
+    fn zone_label(&self, zone: &Name) -> Option<String> {
+        self.runtime(zone).map(|_| zone.to_string())
     }
 }
 
@@ -178,8 +186,8 @@ impl RequestHandler for Handler {
                     if meta.op_code == OpCode::Notify
                         && let Some(q) = request.queries.queries().first()
                     {
-                        self.events
-                            .notify(&q.original().name().to_lowercase().to_string(), "refused");
+                        let zone = q.original().name().to_lowercase();
+                        self.events.notify(self.zone_label(&zone).as_deref(), "refused");
                     }
                     out.response_code = ResponseCode::from(0, rejection.rcode);
                     let mut signer = Signer::Reject(rejection);
@@ -379,8 +387,8 @@ impl Handler {
                     .first()
                     .map(|q| q.original().name().to_string())
                     .unwrap_or_default();
-                warn!(peer = %request.src(), zone, opcode = ?request.metadata.op_code,
-                      "request refused: {rejection}");
+                crate::warn_limited!(ratelog::TSIG_REJECTED, peer = %request.src(), zone,
+                      opcode = ?request.metadata.op_code, "request refused: {rejection}");
                 Err(rejection)
             }
         }
@@ -412,11 +420,12 @@ impl Handler {
         } else {
             match self.runtime(&zone_name) {
                 None => {
-                    warn!(zone = %zone_name, %peer, "NOTIFY refused: not a zone of ours");
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
+                          "NOTIFY refused: not a zone of ours");
                     ResponseCode::Refused
                 }
                 Some(z) if !z.config.notify_allowed(peer.ip()) => {
-                    warn!(zone = %zone_name, %peer,
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
                           "NOTIFY refused: sender is neither a primary nor in notify_from");
                     ResponseCode::Refused
                 }
@@ -427,7 +436,8 @@ impl Handler {
                         .is_some_and(|k| auth.key.as_ref() != Some(&k.name)) =>
                 {
                     let key = &z.config.key.as_ref().expect("checked").name;
-                    warn!(zone = %zone_name, %peer, signed_with = ?auth.key.as_ref().map(Name::to_string),
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
+                          signed_with = ?auth.key.as_ref().map(Name::to_string),
                           "NOTIFY refused: the zone requires TSIG key {key}");
                     ResponseCode::Refused
                 }
@@ -452,7 +462,8 @@ impl Handler {
         } else {
             "refused"
         };
-        self.events.notify(&zone_name.to_string(), result);
+        self.events
+            .notify(self.zone_label(&zone_name).as_deref(), result);
         send_signed(request, handle, out, &[], edns, auth.signer.as_mut()).await
     }
 
@@ -473,7 +484,8 @@ impl Handler {
             .to_lowercase();
         let runtime = self.runtime(&zone_name);
         let refuse = |why: &str| {
-            warn!(zone = %zone_name, %peer, %qtype, "transfer refused: {why}");
+            crate::warn_limited!(ratelog::TRANSFER_REFUSED, zone = %zone_name, %peer, %qtype,
+                  "transfer refused: {why}");
             ResponseCode::Refused
         };
         let snapshot = match &runtime {

@@ -11,10 +11,16 @@
 //! working directory of the process, not the directory of the config file,
 //! matching what a shell user expects when typing them on a command line.
 
+mod query;
 mod raw;
 #[cfg(test)]
 mod tests;
 mod validate;
+
+pub use query::{
+    CacheConfig, CookieConfig, DEFAULT_ANSWER_CACHE, DEFAULT_RRL_RATE, IdentityConfig, RrlConfig,
+    host_name,
+};
 
 use crate::tsig::Key;
 use hickory_proto::rr::Name;
@@ -57,6 +63,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub keys: BTreeMap<Name, Key>,
     pub zones: Vec<ZoneConfig>,
+    pub identity: IdentityConfig,
+    pub rrl: RrlConfig,
+    pub cookies: CookieConfig,
+    pub cache: CacheConfig,
 }
 
 #[derive(Clone, PartialEq)]
