@@ -134,6 +134,13 @@ fn hash(key: &[u8; 16], client_cookie: &[u8; 8], stamp: u32, client: IpAddr) -> 
     h.finish().to_le_bytes()
 }
 
+/// The COOKIE option's data in a query's wire form, if it has one (a slow
+/// path: it allocates).
+pub fn query_option(query: &[u8]) -> Option<Vec<u8>> {
+    let m = crate::wire::Message::parse(query).ok()?;
+    m.opt?.option(OPTION).map(<[u8]>::to_vec)
+}
+
 /// Unix time in seconds, as cookies carry it.
 pub fn now() -> u32 {
     std::time::SystemTime::now()
@@ -196,7 +203,10 @@ mod tests {
         assert_eq!(old.check(&issued, ip, 1500, &mut out), Verdict::Valid);
         // Another address, too old, from the future, tampered: not valid.
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!(old.check(&issued, other, 1500, &mut out), Verdict::Unverified);
+        assert_eq!(
+            old.check(&issued, other, 1500, &mut out),
+            Verdict::Unverified
+        );
         assert_eq!(
             old.check(&issued, ip, 1000 + MAX_AGE + 1, &mut out),
             Verdict::Unverified
@@ -207,9 +217,15 @@ mod tests {
         );
         let mut tampered = issued;
         tampered[23] ^= 1;
-        assert_eq!(old.check(&tampered, ip, 1500, &mut out), Verdict::Unverified);
+        assert_eq!(
+            old.check(&tampered, ip, 1500, &mut out),
+            Verdict::Unverified
+        );
         // An old but valid cookie is replaced by a fresh one.
-        assert_eq!(old.check(&issued, ip, 1000 + 2000, &mut out), Verdict::Valid);
+        assert_eq!(
+            old.check(&issued, ip, 1000 + 2000, &mut out),
+            Verdict::Valid
+        );
         assert_ne!(out[8..16], issued[8..16]);
         // Rotation: the new secret makes cookies, the old one is accepted.
         let rotated = Cookies::new(&CookieConfig {
@@ -218,6 +234,9 @@ mod tests {
         });
         assert_eq!(rotated.check(&issued, ip, 1500, &mut out), Verdict::Valid);
         let fresh = cookies("09090909090909090909090909090909");
-        assert_eq!(fresh.check(&issued, ip, 1500, &mut out), Verdict::Unverified);
+        assert_eq!(
+            fresh.check(&issued, ip, 1500, &mut out),
+            Verdict::Unverified
+        );
     }
 }

@@ -14,10 +14,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServerConfig};
 use crate::control;
+use crate::cookie::Cookies;
 use crate::metrics::Events;
 use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
-use crate::serve::Handler;
+use crate::serve::{Handler, QueryOptions};
 use crate::store::{Store, ZoneTable};
 use crate::udp;
 
@@ -95,6 +96,15 @@ impl Daemon {
             || new.server.control != current.server.control
         {
             warn!("listen, data_dir and control changes take effect at the next restart");
+        }
+        if new.identity != current.identity
+            || new.rrl != current.rrl
+            || new.cookies != current.cookies
+            || new.cache != current.cache
+        {
+            warn!(
+                "[identity], [rrl], [cookies] and [cache] changes take effect at the next restart"
+            );
         }
         let now = UnixTime::now();
         let data_dir = current.server.data_dir.clone();
@@ -185,7 +195,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let events = Arc::new(Events::default());
     let (refresher, refresh_task) = Refresher::start(runtimes, events.clone());
     let keys = config.keys.values().cloned().collect();
-    let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys);
+    let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys)
+        .with_options(QueryOptions {
+            cookies: Cookies::new(&config.cookies),
+            identity: config.identity.clone(),
+        });
+    let sockets = (config.server.udp_workers.max(1) * config.server.listen.len()).max(1);
+    let worker_settings = udp::WorkerSettings {
+        cache_per_worker: config.cache.size / sockets as u64,
+        rrl: config.rrl.clone(),
+    };
     let mut server = Server::new(handler.clone());
     let udp_shutdown = CancellationToken::new();
     // TCP first: once a UDP answer comes back, TCP must be there too (a
@@ -202,6 +221,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.udp_workers,
             handler.clone(),
             events.clone(),
+            &worker_settings,
             udp_shutdown.clone(),
         )?;
     }

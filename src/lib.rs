@@ -17,6 +17,7 @@ pub mod persist;
 pub mod ratelog;
 pub mod refresh;
 pub mod rr;
+pub mod rrl;
 pub mod serve;
 pub mod store;
 pub mod tsig;

@@ -173,6 +173,54 @@ impl SizeHistogram {
     }
 }
 
+/// What response rate limiting did, summed over the UDP workers.
+#[derive(Debug, Default)]
+pub struct RrlCounters {
+    dropped: AtomicU64,
+    slipped: AtomicU64,
+    cookie_exempt: AtomicU64,
+}
+
+impl RrlCounters {
+    /// Adds a worker's counts (once per batch).
+    pub fn add(&self, c: &crate::rrl::Counts) {
+        for (shared, n) in [
+            (&self.dropped, c.dropped),
+            (&self.slipped, c.slipped),
+            (&self.cookie_exempt, c.cookie_exempt),
+        ] {
+            if n > 0 {
+                shared.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "outpost_rrl_limited_total",
+            "counter",
+            "UDP responses held back by response rate limiting: dropped, or slipped (sent truncated or BADCOOKIE).",
+        );
+        for (action, n) in [("dropped", &self.dropped), ("slipped", &self.slipped)] {
+            out.sample(
+                "outpost_rrl_limited_total",
+                &[("action", action)],
+                n.load(Ordering::Relaxed) as f64,
+            );
+        }
+        out.header(
+            "outpost_rrl_cookie_exempt_total",
+            "counter",
+            "UDP responses sent without rate limiting to clients with a valid server cookie.",
+        );
+        out.sample(
+            "outpost_rrl_cookie_exempt_total",
+            &[],
+            self.cookie_exempt.load(Ordering::Relaxed) as f64,
+        );
+    }
+}
+
 /// Control-plane events, keyed by their labels.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -184,6 +232,7 @@ pub struct Events {
     pub unmatched: QueryCounters,
     /// Sizes of UDP responses (the TCP path is hickory's and not measured).
     pub udp_response_sizes: SizeHistogram,
+    pub rrl: RrlCounters,
 }
 
 impl Events {
@@ -209,6 +258,7 @@ impl Events {
     }
 
     fn render(&self, out: &mut Exposition) {
+        self.rrl.render(out);
         out.header(
             "outpost_transfers_total",
             "counter",
@@ -495,9 +545,9 @@ mod tests {
         assert!(text.contains(
             "outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"
         ));
-        assert!(text.contains(
-            "outpost_notify_received_total{zone=\"_other\",result=\"refused\"} 2\n"
-        ));
+        assert!(
+            text.contains("outpost_notify_received_total{zone=\"_other\",result=\"refused\"} 2\n")
+        );
         assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
     }
 }

@@ -76,6 +76,12 @@ pub struct IdentityConfig {
     pub nsid: bool,
 }
 
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        check_identity(RawIdentity::default(), &mut Problems::default())
+    }
+}
+
 /// Response rate limiting, as BIND and NSD do it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RrlConfig {
@@ -131,7 +137,10 @@ impl std::fmt::Debug for CookieConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CookieConfig")
             .field("secret", &self.secret.map(|_| "<redacted>"))
-            .field("previous_secret", &self.previous_secret.map(|_| "<redacted>"))
+            .field(
+                "previous_secret",
+                &self.previous_secret.map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -163,7 +172,10 @@ pub fn host_name() -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-fn text_or_hidden(value: Option<String>, default: impl FnOnce() -> Option<String>) -> Option<String> {
+fn text_or_hidden(
+    value: Option<String>,
+    default: impl FnOnce() -> Option<String>,
+) -> Option<String> {
     match value {
         Some(v) if v.is_empty() => None,
         Some(v) => Some(v),

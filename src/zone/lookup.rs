@@ -55,6 +55,10 @@ pub struct Answer<'z> {
     pub synth: Vec<Record>,
     /// DNSSEC records go in: DO was set and the zone is signed.
     pub dnssec: bool,
+    /// The wildcard the answer was made from, if it was (the first one
+    /// when a chain met several): response rate limiting counts wildcard
+    /// answers as answers for the wildcard's name.
+    pub wildcard: Option<&'z Node>,
 }
 
 impl<'z> Answer<'z> {
@@ -68,6 +72,7 @@ impl<'z> Answer<'z> {
             required_additional: 0,
             synth: Vec::new(),
             dnssec: false,
+            wildcard: None,
         }
     }
 
@@ -246,6 +251,7 @@ impl Zone {
             let step = match self.find(wire, qtype) {
                 Found::Exact(node) => self.answer_node(node, None, wire, qtype, tcp, &mut ans),
                 Found::Wildcard(node, ce) => {
+                    ans.wildcard.get_or_insert(node);
                     let cur = start.current(&owned)?;
                     self.answer_node(node, Some((&cur, ce)), wire, qtype, tcp, &mut ans)
                 }
