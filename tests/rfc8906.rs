@@ -32,11 +32,16 @@ struct Check {
     flags: u16,
     question: bool,
     qtype: u16,
-    /// (version, EDNS flags word, options as (code, data)).
-    edns: Option<(u8, u16, &'static [(u16, &'static [u8])])>,
+    edns: Option<EdnsQuery>,
     tcp: bool,
     expect: Expect,
 }
+
+/// EDNS of a query: version, flags word, options as (code, data).
+type EdnsQuery = (u8, u16, &'static [(u16, &'static [u8])]);
+
+/// (owner, type) pairs.
+type Owners = BTreeSet<(String, RecordType)>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Expect {
@@ -499,10 +504,7 @@ fn rfc8906_checks_signed() {
 /// targets), and the address sets there.
 fn additional_sigs(
     m: &Message,
-) -> (
-    BTreeSet<(String, RecordType)>,
-    BTreeSet<(String, RecordType)>,
-) {
+) -> (Owners, Owners) {
     let targets: BTreeSet<String> = m
         .answers
         .iter()
