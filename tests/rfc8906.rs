@@ -502,9 +502,7 @@ fn rfc8906_checks_signed() {
 /// The owners and covered types of the RRSIGs in the additional section
 /// over A/AAAA sets of names the answer section points at (MX, NS, SRV
 /// targets), and the address sets there.
-fn additional_sigs(
-    m: &Message,
-) -> (Owners, Owners) {
+fn additional_sigs(m: &Message) -> (Owners, Owners) {
     let targets: BTreeSet<String> = m
         .answers
         .iter()
