@@ -176,7 +176,7 @@ pub struct Limiter {
     v4_mask: u32,
     v6_mask: u128,
     exempt: Vec<IpNet>,
-    hasher: foldhash::fast::RandomState,
+    seeds: [u64; 2],
     pub counts: Counts,
 }
 
@@ -211,7 +211,7 @@ impl Limiter {
                 .checked_shl(128 - u32::from(config.ipv6_prefix_length))
                 .unwrap_or(0),
             exempt: config.exempt.clone(),
-            hasher: foldhash::fast::RandomState::default(),
+            seeds: [rand::random::<u64>() | 1, rand::random::<u64>() | 1],
             counts: Counts::default(),
         })
     }
@@ -234,10 +234,13 @@ impl Limiter {
             IpAddr::V4(a) => (4, u128::from(u32::from(a) & self.v4_mask)),
             IpAddr::V6(a) => (6, u128::from(a) & self.v6_mask),
         };
-        let key =
-            self.hasher
-                .hash_one((family, prefix, answer.class, answer.qtype, answer.name_hash))
-                | 1;
+        // One folded multiply of the prefix against the answer, each side
+        // keyed with the limiter's random seeds: the name is hashed already.
+        let who = (prefix as u64) ^ ((prefix >> 64) as u64).rotate_left(29) ^ u64::from(family);
+        let what = answer.name_hash
+            ^ (u64::from(answer.qtype) << 8 | u64::from(answer.class)).rotate_left(40);
+        let wide = u128::from(who ^ self.seeds[0]) * u128::from(what ^ self.seeds[1]);
+        let key = ((wide as u64) ^ ((wide >> 64) as u64)) | 1;
         let set = key as usize & self.mask;
         let (a, b) = (self.table[set], self.table[set + 1]);
         let at = if a.key == key {
