@@ -259,13 +259,17 @@ impl Limiter {
             self.table[victim] = Entry {
                 key,
                 last: now,
-                balance: rate,
+                balance: rate.max(self.cost),
             };
             victim
         };
         let e = &mut self.table[at];
         let elapsed = now.wrapping_sub(e.last).min(3600) as i64;
-        let balance = (i64::from(e.balance) + elapsed * i64::from(rate)).min(i64::from(rate));
+        // The cap is a second's credit, and never less than one response
+        // (a rate below the number of workers is a response every few
+        // seconds per worker, not none).
+        let cap = i64::from(rate.max(self.cost));
+        let balance = (i64::from(e.balance) + elapsed * i64::from(rate)).min(cap);
         let floor = -i64::from(self.window) * i64::from(rate);
         let balance = (balance - i64::from(self.cost)).max(floor);
         e.balance = balance as i32;
@@ -453,6 +457,18 @@ mod tests {
         // Same /56.
         assert_eq!(sent(&mut l, "2001:db8:1:aa::2", a, 9, 1), [0, 0, 1]);
         assert_eq!(sent(&mut l, "2001:db8:2::1", a, 9, 5), [5, 0, 0]);
+    }
+
+    #[test]
+    fn a_rate_below_the_worker_count_still_answers() {
+        // 1 a second over 4 workers: each worker one response every 4 s.
+        let mut l = Limiter::new(&config(1, 0), 4).unwrap();
+        let a = Answer::new(Class::Positive, 1, 1);
+        assert_eq!(sent(&mut l, "192.0.2.1", a, 100, 3), [1, 0, 2]);
+        assert_eq!(sent(&mut l, "192.0.2.1", a, 103, 1), [0, 0, 1]);
+        let mut l = Limiter::new(&config(1, 0), 4).unwrap();
+        l.check(ip("192.0.2.1"), a, 100);
+        assert_eq!(sent(&mut l, "192.0.2.1", a, 104, 1), [1, 0, 0]);
     }
 
     #[test]

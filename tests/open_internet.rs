@@ -549,3 +549,85 @@ fn identity_nsid_and_header_bits() {
     );
     assert_eq!(buf[3], 0x04, "no RA, Z, AD or CD; NOTIMP: {:02x}", buf[3]);
 }
+
+/// RFC 9018 between implementations: BIND and Outpost sharing a cookie
+/// secret accept each other's server cookies. BIND makes one for dig, and
+/// Outpost, rate-limiting everyone else, lets dig through with it; Outpost
+/// makes one, and BIND, requiring a valid server cookie, answers with it.
+#[test]
+fn server_cookies_interoperate_with_bind() {
+    use common::peers::{Bind, Options};
+    let bind = Bind::start(
+        &[("example.com.", &std::fs::read_to_string(SEED).unwrap())],
+        &[],
+        &Options {
+            bind_options: format!(
+                "cookie-algorithm siphash24; cookie-secret \"{SECRET}\"; require-server-cookie yes;"
+            ),
+            ..Options::default()
+        },
+    );
+    let (_dir, o) = start(
+        &format!(
+            "[rrl]\nresponses_per_second = 1\nwindow = \"5s\"\nslip = 1\nexempt = []\n\n[cookies]\nsecret = \"{SECRET}\"\n"
+        ),
+        None,
+    );
+    let dig = |port: u16, cookie: &str| {
+        run(
+            "dig",
+            &[
+                "@127.0.0.1".into(),
+                format!("-p{port}"),
+                if cookie.is_empty() {
+                    "+cookie".into()
+                } else {
+                    format!("+cookie={cookie}")
+                },
+                "+nobadcookie".into(),
+                "+norec".into(),
+                "+ignore".into(),
+                "example.com".into(),
+                "SOA".into(),
+            ],
+        )
+    };
+    let cookie_in = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("; COOKIE: "))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no cookie:\n{out}"))
+    };
+    // BIND's cookie, to Outpost over its rate.
+    let from_bind = cookie_in(&dig(bind.port, ""));
+    let plain = udp_from([127, 0, 0, 1]);
+    for _ in 0..10 {
+        ask(
+            o.addr,
+            &plain,
+            &message("example.com.", RecordType::SOA, OpCode::Query, vec![]),
+        );
+    }
+    for _ in 0..3 {
+        let out = dig(o.addr.port(), &from_bind);
+        assert!(
+            out.contains("status: NOERROR") && !out.contains(" tc") && out.contains("ANSWER: 1"),
+            "Outpost did not take BIND's cookie {from_bind}:\n{out}"
+        );
+    }
+    // Outpost's cookie, to BIND, which requires a valid one. (A cookie BIND
+    // does not accept gets BADCOOKIE.)
+    let from_outpost = cookie_in(&dig(o.addr.port(), ""));
+    let out = dig(bind.port, &from_outpost);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("ANSWER: 1"),
+        "BIND did not take Outpost's cookie {from_outpost}:\n{out}"
+    );
+    let forged = format!("{}{}", &from_outpost[..32], "0000000000000000");
+    let out = dig(bind.port, &forged);
+    assert!(
+        out.contains("BADCOOKIE"),
+        "BIND accepted a forged cookie:\n{out}"
+    );
+}
