@@ -221,6 +221,48 @@ impl RrlCounters {
     }
 }
 
+/// What the UDP workers' answer caches turned away, summed.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    declined: AtomicU64,
+    evicted: AtomicU64,
+}
+
+impl CacheCounters {
+    /// Adds a worker's counts (once per batch, when there are any).
+    pub fn add(&self, s: &crate::fast::cache::Stats) {
+        if s.declined > 0 {
+            self.declined.fetch_add(s.declined, Ordering::Relaxed);
+        }
+        if s.evicted > 0 {
+            self.evicted.fetch_add(s.evicted, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "outpost_answer_cache_declined_total",
+            "counter",
+            "Answers not cached: their question was seen for the first time.",
+        );
+        out.sample(
+            "outpost_answer_cache_declined_total",
+            &[],
+            self.declined.load(Ordering::Relaxed) as f64,
+        );
+        out.header(
+            "outpost_answer_cache_evicted_total",
+            "counter",
+            "Cached answers whose room was taken back for newer ones.",
+        );
+        out.sample(
+            "outpost_answer_cache_evicted_total",
+            &[],
+            self.evicted.load(Ordering::Relaxed) as f64,
+        );
+    }
+}
+
 /// Control-plane events, keyed by their labels.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -233,6 +275,7 @@ pub struct Events {
     /// Sizes of UDP responses (the TCP path is hickory's and not measured).
     pub udp_response_sizes: SizeHistogram,
     pub rrl: RrlCounters,
+    pub answer_cache: CacheCounters,
 }
 
 impl Events {
@@ -259,6 +302,7 @@ impl Events {
 
     fn render(&self, out: &mut Exposition) {
         self.rrl.render(out);
+        self.answer_cache.render(out);
         out.header(
             "outpost_transfers_total",
             "counter",
@@ -508,6 +552,15 @@ mod tests {
         events.notify(Some("example.com."), "refused");
         events.notify(None, "refused");
         events.notify(None, "refused");
+        events.rrl.add(&crate::rrl::Counts {
+            dropped: 5,
+            slipped: 4,
+            cookie_exempt: 3,
+        });
+        events.answer_cache.add(&crate::fast::cache::Stats {
+            declined: 2,
+            evicted: 1,
+        });
         let text = render(
             &[ZoneSample {
                 zone: "example.com.",
@@ -549,5 +602,14 @@ mod tests {
             text.contains("outpost_notify_received_total{zone=\"_other\",result=\"refused\"} 2\n")
         );
         assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
+        for line in [
+            "outpost_rrl_limited_total{action=\"dropped\"} 5\n",
+            "outpost_rrl_limited_total{action=\"slipped\"} 4\n",
+            "outpost_rrl_cookie_exempt_total 3\n",
+            "outpost_answer_cache_declined_total 2\n",
+            "outpost_answer_cache_evicted_total 1\n",
+        ] {
+            assert!(text.contains(line), "{line}");
+        }
     }
 }

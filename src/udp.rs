@@ -386,6 +386,12 @@ fn serve(
         if let Some(limiter) = worker.limiter.as_mut() {
             worker.events.rrl.add(&std::mem::take(&mut limiter.counts));
         }
+        if let Some(cache) = cache.as_mut() {
+            worker
+                .events
+                .answer_cache
+                .add(&std::mem::take(&mut cache.stats));
+        }
     }
 }
 
