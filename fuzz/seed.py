@@ -3,8 +3,9 @@
 
 Queries are captured as BIND's dig and Knot's kdig send them (a socket
 stands in for the server and keeps each datagram); responses and a zone
-transfer are captured from a real BIND `named` serving the bundled zone.
-Run from the repository root: python3 fuzz/seed.py (needs named, dig, kdig).
+transfer are captured from real BIND `named`, Knot `knotd` and NSD `nsd`
+serving the bundled zone. Run from the repository root:
+python3 fuzz/seed.py (needs named, knotd, nsd, dig, kdig).
 """
 import base64, hashlib, os, socket, struct, subprocess, sys, tempfile, threading, time
 
@@ -70,71 +71,153 @@ def main():
     cmds.append(["dig", "@127.0.0.1", "-p", "PORT", "+tries=1", "+timeout=1", "-c", "CH", "version.bind", "TXT"])
     cmds.append(["dig", "@127.0.0.1", "-p", "PORT", "+tries=1", "+timeout=1", "-y", f"hmac-sha256:xfr-key:{KEY}", "example.com", "SOA"])
     cmds.append(["kdig", "@127.0.0.1", "-p", "PORT", "+retry=0", "+timeout=1", "-y", f"hmac-sha256:xfr-key:{KEY}", "example.com", "SOA"])
-    queries = capture_queries(cmds)
+    # IDs zeroed, so that seeding again adds no copies of the same query.
+    queries = [b"\x00\x00" + q[2:] for q in capture_queries(cmds)]
     for q in queries:
         save("udp_fast_path", q)
         save("wire_message", q)
         save("tsig_verify", q)
 
-    # BIND serving the bundled zone: its answers and an AXFR.
-    with tempfile.TemporaryDirectory() as d:
-        port = free_port()
-        conf = os.path.join(d, "named.conf")
-        with open(conf, "w") as f:
-            f.write(f"""options {{ directory "{d}"; listen-on port {port} {{ 127.0.0.1; }};
+    # BIND, Knot and NSD serving the bundled zone: their answers and AXFRs.
+    for name, start in (("bind", start_bind), ("knot", start_knot), ("nsd", start_nsd)):
+        with tempfile.TemporaryDirectory() as d:
+            port = free_port()
+            server = start(d, port)
+            try:
+                if not wait_soa(port):
+                    print(f"{name} did not answer on port {port}", file=sys.stderr)
+                    continue
+                print(f"{name}: capturing answers and an AXFR", file=sys.stderr)
+                answers(port, queries)
+                save("xfr_interp", axfr(port, queries[0]))
+            finally:
+                server.terminate()
+                server.wait()
+    for z in [ZONE]:
+        with open(z, "rb") as f:
+            save("zonefile", f.read())
+    print(f"{len(queries)} queries captured", file=sys.stderr)
+
+
+def start_bind(d, port):
+    conf = os.path.join(d, "named.conf")
+    with open(conf, "w") as f:
+        f.write(f"""options {{ directory "{d}"; listen-on port {port} {{ 127.0.0.1; }};
  listen-on-v6 {{ none; }}; pid-file "{d}/named.pid"; recursion no; allow-transfer {{ any; }};
  dnssec-validation no; }};
 key "xfr-key" {{ algorithm hmac-sha256; secret "{KEY}"; }};
 zone "example.com" {{ type primary; file "{ZONE}"; }};
 """)
-        named = subprocess.Popen(["/usr/sbin/named", "-g", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(["/usr/sbin/named", "-g", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_knot(d, port):
+    conf = os.path.join(d, "knot.conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{port}
+key:
+  - id: xfr-key
+    algorithm: hmac-sha256
+    secret: {KEY}
+acl:
+  - id: xfr
+    address: 127.0.0.1
+    action: transfer
+database:
+    storage: "{d}"
+zone:
+  - domain: example.com
+    file: "{ZONE}"
+    acl: xfr
+    zonefile-sync: -1
+    journal-content: none
+""")
+    return subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_nsd(d, port):
+    conf = os.path.join(d, "nsd.conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+    ip-address: 127.0.0.1
+    port: {port}
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "{d}"
+    database: ""
+    zonelistfile: "{d}/zone.list"
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    logfile: "{d}/nsd.log"
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+key:
+    name: "xfr-key"
+    algorithm: hmac-sha256
+    secret: "{KEY}"
+zone:
+    name: "example.com"
+    zonefile: "{ZONE}"
+    provide-xfr: 127.0.0.1 NOKEY
+""")
+    return subprocess.Popen(["/usr/sbin/nsd", "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_soa(port):
+    q = struct.pack(">HHHHHH", 1, 0, 1, 0, 0, 0) + b"\x07example\x03com\x00" + struct.pack(">HH", 6, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    for _ in range(50):
+        s.sendto(q, ("127.0.0.1", port))
         try:
-            time.sleep(2)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.settimeout(2)
-            for q in queries:
-                s.sendto(q, ("127.0.0.1", port))
-                try:
-                    r, _ = s.recvfrom(65535)
-                    save("wire_message", r)
-                    save("tsig_verify", r)
-                except socket.timeout:
-                    pass
-            axfr = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "example.com", "AXFR", "+qr"], capture_output=True)
-            # The AXFR as the interpreter reads it: messages with 2-octet
-            # lengths, straight from a TCP socket.
-            t = socket.create_connection(("127.0.0.1", port), timeout=3)
-            q = queries[0]
-            qname_end = 12 + q[12:].index(b"\x00") + 1
-            msg = q[:2] + b"\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:qname_end] + struct.pack(">HH", 252, 1)
-            t.sendall(struct.pack(">H", len(msg)) + msg)
-            stream = b""
-            try:
-                while True:
-                    chunk = t.recv(65535)
-                    if not chunk:
-                        break
-                    stream += chunk
-                    if len(stream) > 2 and stream.count(b"\x00\x06\x00\x01") >= 2:
-                        break
-            except socket.timeout:
-                pass
-            # The interpreter expects query ID 7.
-            out = bytearray(stream)
-            at = 0
-            while at + 4 <= len(out):
-                n = struct.unpack(">H", out[at:at + 2])[0]
-                out[at + 2:at + 4] = b"\x00\x07"
-                at += 2 + n
-            save("xfr_interp", bytes(out))
-            del axfr
-        finally:
-            named.terminate()
-            named.wait()
-    for z in [ZONE]:
-        with open(z, "rb") as f:
-            save("zonefile", f.read())
-    print(f"{len(queries)} queries captured", file=sys.stderr)
+            r, _ = s.recvfrom(4096)
+            if r[3] & 0x0F == 0:
+                return True
+        except socket.timeout:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def answers(port, queries):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    for q in queries:
+        s.sendto(q, ("127.0.0.1", port))
+        try:
+            r, _ = s.recvfrom(65535)
+            save("wire_message", r)
+            save("tsig_verify", r)
+        except socket.timeout:
+            pass
+
+
+def axfr(port, query):
+    """The AXFR as the interpreter reads it: messages with 2-octet lengths,
+    straight from a TCP socket, the IDs set to the target's query ID 7."""
+    t = socket.create_connection(("127.0.0.1", port), timeout=3)
+    qname_end = 12 + query[12:].index(b"\x00") + 1
+    msg = b"\x00\x07\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + query[12:qname_end] + struct.pack(">HH", 252, 1)
+    t.sendall(struct.pack(">H", len(msg)) + msg)
+    stream = b""
+    try:
+        while True:
+            chunk = t.recv(65535)
+            if not chunk:
+                break
+            stream += chunk
+            if stream.count(b"\x00\x06\x00\x01") >= 2:
+                break
+    except socket.timeout:
+        pass
+    t.close()
+    return stream
 
 
 if __name__ == "__main__":
