@@ -353,8 +353,9 @@ class Outpost(Server):
     """mode "seed": serves the generated zone file as its seed_file, no
     primaries. mode "secondary": transfers it from the primary."""
 
-    def __init__(self, workdir, binary, mode, primary_port, zonefile, threads=1, cpu=None):
+    def __init__(self, workdir, binary, mode, primary_port, zonefile, threads=1, cpu=None, extra=""):
         super().__init__("Outpost", workdir, threads, cpu)
+        self.extra = extra
         self.binary = binary
         self.mode = mode
         self.primary_port = primary_port
@@ -375,7 +376,8 @@ log_level = "warn"
 
 [[zone]]
 name = "{ZONE}"
-{zone}""")
+{zone}
+{self.extra}""")
         return [self.binary, "serve", "--config", conf]
 
     def version(self):

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use hickory_proto::rr::Name;
@@ -12,10 +13,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, ServerConfig};
 use crate::control;
+use crate::cookie::Cookies;
 use crate::metrics::Events;
 use crate::persist;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
-use crate::serve::Handler;
+use crate::serve::{Handler, QueryOptions};
 use crate::store::{Store, ZoneTable};
 use crate::{tcp, udp};
 
@@ -120,6 +122,15 @@ impl Daemon {
         {
             warn!("listen, data_dir and control changes take effect at the next restart");
         }
+        if new.identity != current.identity
+            || new.rrl != current.rrl
+            || new.cookies != current.cookies
+            || new.cache != current.cache
+        {
+            warn!(
+                "[identity], [rrl], [cookies] and [cache] changes take effect at the next restart"
+            );
+        }
         let now = UnixTime::now();
         let data_dir = current.server.data_dir.clone();
         let mut runtimes = Vec::new();
@@ -216,7 +227,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (refresher, refresh_task) = Refresher::start(runtimes, events.clone());
     let keys = config.keys.values().cloned().collect();
     let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys)
-        .with_max_transfers_out(config.server.tcp.max_transfers_out);
+        .with_max_transfers_out(config.server.tcp.max_transfers_out)
+        .with_options(QueryOptions {
+            cookies: Cookies::new(&config.cookies),
+            identity: config.identity.clone(),
+        });
+    // One answer cache per UDP socket and per runtime thread serving TCP,
+    // sharing the one budget.
+    let tcp_threads = config.server.udp_workers.max(1);
+    let caches =
+        (config.server.udp_workers.max(1) * config.server.listen.len()).max(1) + tcp_threads;
+    let cache_per_worker = config.cache.size / caches as u64;
+    let worker_settings = udp::WorkerSettings {
+        cache_per_worker,
+        rrl: config.rrl.clone(),
+    };
     let udp_shutdown = CancellationToken::new();
     let tcp_shutdown = CancellationToken::new();
     // TCP first: once a UDP answer comes back, TCP must be there too (a
@@ -240,6 +265,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         handler.clone(),
         events.clone(),
         config.server.tcp,
+        cache_per_worker,
         tcp_shutdown.clone(),
     );
     for addr in &bound {
@@ -248,6 +274,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.udp_workers,
             handler.clone(),
             events.clone(),
+            &worker_settings,
             udp_shutdown.clone(),
         )?;
     }
@@ -262,6 +289,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         refresher,
         events,
     });
+    // Warnings limited by ratelog report what they suppressed when their
+    // second is over, even if no warning of the kind follows.
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while tokio::select! {
+                _ = tick.tick() => true,
+                _ = shutdown.cancelled() => false,
+            } {
+                crate::ratelog::flush();
+            }
+        });
+    }
     let control = match config.server.control {
         Some(addr) => Some(
             control::serve(

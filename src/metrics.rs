@@ -17,6 +17,9 @@ const RCODE_NAMES: [&str; RCODES] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "OTHER",
 ];
+/// The `zone` label of queries and NOTIFY for names in no zone we serve:
+/// one series, whatever names senders make up.
+pub const OTHER_ZONE: &str = "_other";
 /// Upper bounds (octets) of the response-size histogram buckets.
 pub const SIZE_BUCKETS: [u64; 8] = [64, 128, 256, 512, 1232, 4096, 16384, 65535];
 
@@ -171,6 +174,96 @@ impl SizeHistogram {
     }
 }
 
+/// What response rate limiting did, summed over the UDP workers.
+#[derive(Debug, Default)]
+pub struct RrlCounters {
+    dropped: AtomicU64,
+    slipped: AtomicU64,
+    cookie_exempt: AtomicU64,
+}
+
+impl RrlCounters {
+    /// Adds a worker's counts (once per batch).
+    pub fn add(&self, c: &crate::rrl::Counts) {
+        for (shared, n) in [
+            (&self.dropped, c.dropped),
+            (&self.slipped, c.slipped),
+            (&self.cookie_exempt, c.cookie_exempt),
+        ] {
+            if n > 0 {
+                shared.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "outpost_rrl_limited_total",
+            "counter",
+            "UDP responses held back by response rate limiting: dropped, or slipped (sent truncated or BADCOOKIE).",
+        );
+        for (action, n) in [("dropped", &self.dropped), ("slipped", &self.slipped)] {
+            out.sample(
+                "outpost_rrl_limited_total",
+                &[("action", action)],
+                n.load(Ordering::Relaxed) as f64,
+            );
+        }
+        out.header(
+            "outpost_rrl_cookie_exempt_total",
+            "counter",
+            "UDP responses sent without rate limiting to clients with a valid server cookie.",
+        );
+        out.sample(
+            "outpost_rrl_cookie_exempt_total",
+            &[],
+            self.cookie_exempt.load(Ordering::Relaxed) as f64,
+        );
+    }
+}
+
+/// What the UDP workers' answer caches turned away, summed.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    declined: AtomicU64,
+    evicted: AtomicU64,
+}
+
+impl CacheCounters {
+    /// Adds a worker's counts (once per batch, when there are any).
+    pub fn add(&self, s: &crate::fast::cache::Stats) {
+        if s.declined > 0 {
+            self.declined.fetch_add(s.declined, Ordering::Relaxed);
+        }
+        if s.evicted > 0 {
+            self.evicted.fetch_add(s.evicted, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "outpost_answer_cache_declined_total",
+            "counter",
+            "Answers not cached: their question was seen for the first time.",
+        );
+        out.sample(
+            "outpost_answer_cache_declined_total",
+            &[],
+            self.declined.load(Ordering::Relaxed) as f64,
+        );
+        out.header(
+            "outpost_answer_cache_evicted_total",
+            "counter",
+            "Cached answers whose room was taken back for newer ones.",
+        );
+        out.sample(
+            "outpost_answer_cache_evicted_total",
+            &[],
+            self.evicted.load(Ordering::Relaxed) as f64,
+        );
+    }
+}
+
 /// Control-plane events, keyed by their labels.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -185,6 +278,8 @@ pub struct Events {
     pub unmatched: QueryCounters,
     /// Sizes of UDP responses.
     pub udp_response_sizes: SizeHistogram,
+    pub rrl: RrlCounters,
+    pub answer_cache: CacheCounters,
     /// DNS over TCP: connections, their limits, and transfers out.
     pub tcp: TcpStats,
 }
@@ -346,10 +441,18 @@ impl Events {
         *m.entry((zone.to_string(), primary, what)).or_default() += 1;
     }
 
-    /// A NOTIFY arrived: `result` is "accepted" or "refused".
-    pub fn notify(&self, zone: &str, result: &'static str) {
+    /// A NOTIFY arrived: `result` is "accepted" or "refused". `zone` is
+    /// `None` for a zone we do not serve: those all count under
+    /// [`OTHER_ZONE`], so a sender cannot add series.
+    pub fn notify(&self, zone: Option<&str>, result: &'static str) {
+        let zone = zone.unwrap_or(OTHER_ZONE);
         let mut m = self.notifies.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry((zone.to_string(), result)).or_default() += 1;
+        match m.get_mut(&(zone.to_string(), result)) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert((zone.to_string(), result), 1);
+            }
+        }
     }
 
     fn render(&self, out: &mut Exposition) {
@@ -376,6 +479,8 @@ impl Events {
             }
         }
         drop(failures);
+        self.rrl.render(out);
+        self.answer_cache.render(out);
         out.header(
             "outpost_transfers_total",
             "counter",
@@ -488,7 +593,7 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
     for z in zones {
         z.queries.render(z.zone, &mut out);
     }
-    events.unmatched.render("", &mut out);
+    events.unmatched.render(OTHER_ZONE, &mut out);
     out.header(
         "outpost_response_size_bytes",
         "histogram",
@@ -737,7 +842,18 @@ mod tests {
         events.udp_response_sizes.record(2000);
         events.udp_response_sizes.record(70000);
         events.transfer("example.com.", "axfr", "success");
-        events.notify("example.com.", "refused");
+        events.notify(Some("example.com."), "refused");
+        events.notify(None, "refused");
+        events.notify(None, "refused");
+        events.rrl.add(&crate::rrl::Counts {
+            dropped: 5,
+            slipped: 4,
+            cookie_exempt: 3,
+        });
+        events.answer_cache.add(&crate::fast::cache::Stats {
+            declined: 2,
+            evicted: 1,
+        });
         let text = render(
             &[ZoneSample {
                 zone: "example.com.",
@@ -776,6 +892,18 @@ mod tests {
         assert!(text.contains(
             "outpost_notify_received_total{zone=\"example.com.\",result=\"refused\"} 1\n"
         ));
+        assert!(
+            text.contains("outpost_notify_received_total{zone=\"_other\",result=\"refused\"} 2\n")
+        );
         assert!(text.contains("# TYPE outpost_response_size_bytes histogram\n"));
+        for line in [
+            "outpost_rrl_limited_total{action=\"dropped\"} 5\n",
+            "outpost_rrl_limited_total{action=\"slipped\"} 4\n",
+            "outpost_rrl_cookie_exempt_total 3\n",
+            "outpost_answer_cache_declined_total 2\n",
+            "outpost_answer_cache_evicted_total 1\n",
+        ] {
+            assert!(text.contains(line), "{line}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
@@ -21,7 +22,10 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use crate::config::{CookieConfig, IdentityConfig};
+use crate::cookie::{self, Cookies};
 use crate::metrics::{Events, QueryCounters};
+use crate::ratelog;
 use crate::refresh::timers::{UnixTime, serial_gt};
 use crate::refresh::{Refresher, ZoneRuntime};
 use crate::store::Store;
@@ -51,10 +55,30 @@ pub fn udp_limit(edns_payload: Option<u16>) -> u16 {
     edns_payload.map_or(512, |p| p.clamp(512, MAX_UDP_PAYLOAD))
 }
 
+/// EDNS option code of NSID (RFC 5001).
+pub const NSID_OPTION: u16 = 3;
+
+/// What the handler says about itself, and the cookie secrets: shared by
+/// the hickory path and the UDP fast path.
+pub struct QueryOptions {
+    pub cookies: Cookies,
+    pub identity: IdentityConfig,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions {
+            cookies: Cookies::new(&CookieConfig::default()),
+            identity: IdentityConfig::default(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Handler {
     store: Arc<Store>,
     events: Arc<Events>,
+    options: Arc<QueryOptions>,
     /// The secondary side: zone configs, timers, history, SOA checks.
     /// `None` serves the store alone (no NOTIFY, no transfers out).
     refresher: Option<Arc<Refresher>>,
@@ -78,11 +102,22 @@ impl Handler {
         Handler {
             store,
             events,
+            options: Arc::default(),
             refresher: None,
             keys: Vec::new(),
             transfer_slots: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_TRANSFERS_OUT)),
             max_transfers_out: crate::config::DEFAULT_MAX_TRANSFERS_OUT,
         }
+    }
+
+    /// The handler with these cookie secrets and identity.
+    pub fn with_options(mut self, options: QueryOptions) -> Self {
+        self.options = Arc::new(options);
+        self
+    }
+
+    pub fn options(&self) -> &QueryOptions {
+        &self.options
     }
 
     /// A handler that also takes NOTIFY and serves transfers.
@@ -115,8 +150,82 @@ impl Handler {
         &self.events
     }
 
+    /// The request's COOKIE option checked: the verdict and the option the
+    /// answer carries.
+    fn cookie_option(
+        &self,
+        request: &Request,
+    ) -> Option<(cookie::Verdict, [u8; cookie::RESPONSE_LEN])> {
+        let option = request
+            .edns
+            .as_ref()?
+            .option(EdnsCode::Cookie)
+            .and_then(|o| match o {
+                EdnsOption::Unknown(_, data) => Some(data),
+                _ => None,
+            })?;
+        let mut out = [0u8; cookie::RESPONSE_LEN];
+        let verdict =
+            self.options
+                .cookies
+                .check(option, request.src().ip(), cookie::now(), &mut out);
+        Some((verdict, out))
+    }
+
+    /// The text a CHAOS TXT query for `name` is answered with: `Some(None)`
+    /// for a name we know whose answer is hidden.
+    fn chaos_text(&self, name: &Name) -> Option<Option<&str>> {
+        let name = name.to_lowercase().to_ascii();
+        let id = &self.options.identity;
+        match name.trim_end_matches('.') {
+            "id.server" | "hostname.bind" => Some(id.identity.as_deref()),
+            "version.server" | "version.bind" => Some(id.version.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// CHAOS TXT `id.server`, `hostname.bind`, `version.server`,
+    /// `version.bind`: the configured identity and version, REFUSED when
+    /// hidden, NODATA for other types.
+    async fn chaos<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut out: Metadata,
+        qtype: RecordType,
+        text: Option<&str>,
+        edns: Option<&Edns>,
+        handle: &mut R,
+    ) -> ResponseInfo {
+        let query = request.queries.queries()[0].original();
+        let mut records = Vec::new();
+        match text {
+            None => out.response_code = ResponseCode::Refused,
+            Some(text) => {
+                out.authoritative = true;
+                if matches!(qtype, RecordType::TXT | RecordType::ANY) {
+                    let mut r = Record::from_rdata(
+                        query.name().clone(),
+                        0,
+                        RData::TXT(TXT::new(vec![text.to_string()])),
+                    );
+                    r.dns_class = DNSClass::CH;
+                    records.push(r);
+                }
+            }
+        }
+        let answers: Vec<&Record> = records.iter().collect();
+        send_signed(request, handle, out, &answers, edns, None).await
+    }
+
     fn runtime(&self, zone: &Name) -> Option<Arc<ZoneRuntime>> {
         self.refresher.as_ref()?.zone(zone)
+    }
+
+    /// The metric label of a zone named in a request: the zone's name when
+    /// we serve it, else `None` (counted under one label), so that labels
+    /// never come from what a sender made up.
+    fn zone_label(&self, zone: &Name) -> Option<String> {
+        self.runtime(zone).map(|_| zone.to_string())
     }
 }
 
@@ -156,6 +265,9 @@ impl Handler {
     ) -> ResponseInfo {
         let meta = &request.metadata;
         let mut out = Metadata::response_from_request(meta);
+        // RFC 4035 §3.1.6: an authoritative answer clears CD. Only RD is
+        // copied from a request (RFC 1035 §4.1.1, RFC 8906 §8.1.4).
+        out.checking_disabled = false;
         let builder = MessageResponseBuilder::from_message_request(request);
 
         let mut edns_out = request.edns.as_ref().map(|e| {
@@ -164,6 +276,25 @@ impl Handler {
             o.set_dnssec_ok(e.flags().dnssec_ok);
             o
         });
+        let cookie = self.cookie_option(request);
+        if let (Some(cookie::Verdict::Valid | cookie::Verdict::Unverified), Some(e)) =
+            (cookie.map(|c| c.0), edns_out.as_mut())
+        {
+            let data = cookie.expect("checked").1;
+            e.options_mut()
+                .insert(EdnsOption::Unknown(cookie::OPTION, data.to_vec()));
+        }
+        if let Some(e) = edns_out.as_mut()
+            && self.options.identity.nsid
+            && let Some(id) = &self.options.identity.identity
+            && request
+                .edns
+                .as_ref()
+                .is_some_and(|r| r.option(EdnsCode::NSID).is_some())
+        {
+            e.options_mut()
+                .insert(EdnsOption::Unknown(NSID_OPTION, id.as_bytes().to_vec()));
+        }
         // The early answers carry no records: the question, our OPT and an
         // RCODE, counted against no zone.
         macro_rules! header_only {
@@ -180,6 +311,11 @@ impl Handler {
             }};
         }
 
+        // RFC 7873 §5.2.2: a COOKIE option of a wrong length is a format
+        // error.
+        if cookie.is_some_and(|c| c.0 == cookie::Verdict::Malformed) {
+            header_only!(ResponseCode::FormErr);
+        }
         // RFC 6891 §6.1.3: only version 0 exists.
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             header_only!(ResponseCode::BADVERS);
@@ -206,8 +342,9 @@ impl Handler {
                     if meta.op_code == OpCode::Notify
                         && let Some(q) = request.queries.queries().first()
                     {
+                        let zone = q.original().name().to_lowercase();
                         self.events
-                            .notify(&q.original().name().to_lowercase().to_string(), "refused");
+                            .notify(self.zone_label(&zone).as_deref(), "refused");
                     }
                     out.response_code = ResponseCode::from(0, rejection.rcode);
                     let mut signer = Signer::Reject(rejection);
@@ -241,6 +378,20 @@ impl Handler {
         let query = queries[0].original();
         let qtype = query.query_type();
         let qname = query.name();
+        if query.query_class() == DNSClass::CH
+            && let Some(text) = self.chaos_text(qname)
+        {
+            return self
+                .chaos(
+                    request,
+                    out,
+                    qtype,
+                    text,
+                    edns_out.as_ref(),
+                    &mut response_handle,
+                )
+                .await;
+        }
         if query.query_class() != DNSClass::IN {
             header_only!(ResponseCode::Refused);
         }
@@ -407,8 +558,8 @@ impl Handler {
                     .first()
                     .map(|q| q.original().name().to_string())
                     .unwrap_or_default();
-                warn!(peer = %request.src(), zone, opcode = ?request.metadata.op_code,
-                      "request refused: {rejection}");
+                crate::warn_limited!(ratelog::TSIG_REJECTED, peer = %request.src(), zone,
+                      opcode = ?request.metadata.op_code, "request refused: {rejection}");
                 Err(rejection)
             }
         }
@@ -449,11 +600,12 @@ impl Handler {
         } else {
             match self.runtime(&zone_name) {
                 None => {
-                    warn!(zone = %zone_name, %peer, "NOTIFY refused: not a zone of ours");
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
+                          "NOTIFY refused: not a zone of ours");
                     ResponseCode::Refused
                 }
                 Some(z) if !z.config.notify_allowed(peer.ip()) => {
-                    warn!(zone = %zone_name, %peer,
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
                           "NOTIFY refused: sender is neither a primary nor in notify_from");
                     ResponseCode::Refused
                 }
@@ -463,7 +615,8 @@ impl Handler {
                     }) =>
                 {
                     let key = &z.config.key.as_ref().expect("checked").name;
-                    warn!(zone = %zone_name, %peer, signed_with = auth.key.as_ref().map(tracing::field::display),
+                    crate::warn_limited!(ratelog::NOTIFY_REFUSED, zone = %zone_name, %peer,
+                          signed_with = auth.key.as_ref().map(tracing::field::display),
                           "NOTIFY refused: signed with another key than the zone's {key}");
                     ResponseCode::Refused
                 }
@@ -488,7 +641,8 @@ impl Handler {
         } else {
             "refused"
         };
-        self.events.notify(&zone_name.to_string(), result);
+        self.events
+            .notify(self.zone_label(&zone_name).as_deref(), result);
         send_signed(request, handle, out, &[], edns, auth.signer.as_mut()).await
     }
 
@@ -508,7 +662,8 @@ impl Handler {
         let zone_name = query.name().to_lowercase();
         let runtime = self.runtime(&zone_name);
         let refuse = |why: &str| {
-            warn!(zone = %zone_name, %peer, %qtype, "transfer refused: {why}");
+            crate::warn_limited!(ratelog::TRANSFER_REFUSED, zone = %zone_name, %peer, %qtype,
+                  "transfer refused: {why}");
             ResponseCode::Refused
         };
         let snapshot = match &runtime {
@@ -705,6 +860,8 @@ async fn stream_transfer(
 pub fn formerr(wire: &[u8]) -> Option<Vec<u8>> {
     let header = Header::read(&mut BinDecoder::new(wire)).ok()?;
     let mut meta = Metadata::response_from_request(&header.metadata);
+    // RFC 4035 §3.1.6: CD is not for authoritative answers to echo.
+    meta.checking_disabled = false;
     meta.message_type = MessageType::Response;
     meta.response_code = ResponseCode::FormErr;
     let header = Header {

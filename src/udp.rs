@@ -22,8 +22,11 @@ use socket2::{Domain, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::config::RrlConfig;
+use crate::cookie;
 use crate::fast;
 use crate::metrics::{Events, PendingCounts, PendingSizes};
+use crate::rrl;
 use crate::serve::{self, Handler, Responder, udp_limit};
 use crate::zone::key::WireName;
 
@@ -36,12 +39,22 @@ pub enum UdpError {
     },
 }
 
+/// What each UDP worker is given besides the handler: its share of the
+/// answer cache and the rate limiting settings.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSettings {
+    /// Octets of answer cache for each worker; 0: none.
+    pub cache_per_worker: u64,
+    pub rrl: RrlConfig,
+}
+
 /// Binds `workers` sockets to `addr` and serves each in its own task.
 pub fn spawn(
     addr: SocketAddr,
     workers: usize,
     handler: Handler,
     events: Arc<Events>,
+    settings: &WorkerSettings,
     shutdown: CancellationToken,
 ) -> Result<(), UdpError> {
     for i in 0..workers.max(1) {
@@ -49,6 +62,8 @@ pub fn spawn(
         let handler = handler.clone();
         let events = events.clone();
         let shutdown = shutdown.clone();
+        let limiter = rrl::Limiter::new(&settings.rrl, workers.max(1));
+        let cache_budget = settings.cache_per_worker;
         // One OS thread per socket, with a runtime of its own: the kernel
         // spreads datagrams over the SO_REUSEPORT sockets, and each is then
         // served on its own core instead of sharing the main runtime's
@@ -59,7 +74,15 @@ pub fn spawn(
             .map_err(|error| UdpError::Bind { addr, error })?;
         std::thread::Builder::new()
             .name(format!("udp-{addr}-{i}"))
-            .spawn(move || serve(Arc::new(socket), &runtime, handler, events, shutdown))
+            .spawn(move || {
+                let worker = Worker {
+                    handler,
+                    events,
+                    limiter,
+                    cache_budget,
+                };
+                serve(Arc::new(socket), &runtime, worker, shutdown)
+            })
             .map_err(|error| UdpError::Bind { addr, error })?;
     }
     Ok(())
@@ -141,7 +164,15 @@ struct Batch {
     tx_len: [usize; BATCH],
     /// Which received datagram each answer goes back to.
     tx_from: [usize; BATCH],
+    /// The EDNS options each answer carries (cookie, NSID), in wire form.
+    options: Vec<u8>,
+    /// What each query's cookie was: none, or the verdict.
+    cookies: [Option<cookie::Verdict>; BATCH],
 }
+
+/// Room for one answer's EDNS options: a cookie, and an NSID of up to 255
+/// octets.
+const OPTIONS_ROOM: usize = 4 + cookie::RESPONSE_LEN + 4 + 255;
 
 impl Batch {
     fn new() -> Box<Self> {
@@ -159,6 +190,8 @@ impl Batch {
             tx: vec![0; BATCH * fast::MAX_ANSWER],
             tx_len: [0; BATCH],
             tx_from: [0; BATCH],
+            options: vec![0; BATCH * OPTIONS_ROOM],
+            cookies: [None; BATCH],
         })
     }
 
@@ -257,6 +290,15 @@ impl Batch {
     }
 }
 
+/// One worker's parts: the handler (zones, cookies, identity), the
+/// counters, its own rate limiter and the size of its answer cache.
+struct Worker {
+    handler: Handler,
+    events: Arc<Events>,
+    limiter: Option<rrl::Limiter>,
+    cache_budget: u64,
+}
+
 /// One worker, on a thread of its own: a batch of datagrams per blocking
 /// `recvmmsg`, the fast path's answers in one `sendmmsg`, then the rest
 /// through hickory on the worker's own runtime.
@@ -268,8 +310,7 @@ impl Batch {
 fn serve(
     socket: Arc<std::net::UdpSocket>,
     runtime: &tokio::runtime::Runtime,
-    handler: Handler,
-    events: Arc<Events>,
+    mut worker: Worker,
     shutdown: CancellationToken,
 ) {
     let fd = socket.as_raw_fd();
@@ -278,6 +319,7 @@ fn serve(
     let mut slow: Vec<usize> = Vec::with_capacity(BATCH);
     // Made at the first query: an idle worker holds no slots.
     let mut cache: Option<fast::AnswerCache> = None;
+    let reply = Arc::new(std::sync::Mutex::new(Vec::new()));
     while !shutdown.is_cancelled() {
         let n = match batch.receive(fd) {
             Ok(n) => n,
@@ -298,20 +340,112 @@ fn serve(
             }
         };
         slow.clear();
-        let cache = cache.get_or_insert_with(fast::AnswerCache::default);
+        if cache.is_none() {
+            cache = fast::AnswerCache::with_budget(worker.cache_budget);
+        }
+        let now = Clock::now();
         let answers = answer_batch(
-            &mut batch, n, &handler, &events, slow_only, cache, &mut slow,
+            &mut batch,
+            n,
+            &mut worker,
+            slow_only,
+            cache.as_mut(),
+            now,
+            &mut slow,
         );
         send_batch(fd, &mut batch, answers);
         for &i in &slow {
             let Some(src) = batch.source(i) else { continue };
+            let capture = worker.limiter.as_ref().map(|_| reply.clone());
             runtime.block_on(slow_path(
                 &socket,
                 batch.datagram(i),
                 src,
-                &handler,
-                &events,
+                &worker.handler,
+                &worker.events,
+                capture,
             ));
+            if let Some(limiter) = worker.limiter.as_mut() {
+                let mut out = std::mem::take(&mut *reply.lock().unwrap_or_else(|p| p.into_inner()));
+                if let Some(len) = limit_slow(
+                    limiter,
+                    &worker.handler,
+                    batch.datagram(i),
+                    src,
+                    &mut out,
+                    now,
+                ) {
+                    let _ = socket.send_to(&out[..len], src);
+                    worker.events.udp_response_sizes.record(len);
+                }
+                out.clear();
+                *reply.lock().unwrap_or_else(|p| p.into_inner()) = out;
+            }
+        }
+        if let Some(limiter) = worker.limiter.as_mut() {
+            worker.events.rrl.add(&std::mem::take(&mut limiter.counts));
+        }
+        if let Some(cache) = cache.as_mut() {
+            worker
+                .events
+                .answer_cache
+                .add(&std::mem::take(&mut cache.stats));
+        }
+    }
+}
+
+/// Seconds for rate limiting and cookies, read once per batch.
+#[derive(Clone, Copy)]
+struct Clock {
+    /// Unix time, as cookies carry it.
+    unix: u32,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            unix: cookie::now(),
+        }
+    }
+}
+
+/// Rate limiting of an answer the hickory path made (`out`, for the query
+/// `query` from `src`): returns the length to send, `None` to drop it.
+fn limit_slow(
+    limiter: &mut rrl::Limiter,
+    handler: &Handler,
+    query: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+    now: Clock,
+) -> Option<usize> {
+    if out.is_empty() {
+        return None;
+    }
+    if limiter.exempt(src.ip()) {
+        return Some(out.len());
+    }
+    let mut cookie_out = [0u8; cookie::RESPONSE_LEN];
+    let verdict = cookie::query_option(query).map(|c| {
+        let c = &c[..];
+        handler
+            .options()
+            .cookies
+            .check(c, src.ip(), now.unix, &mut cookie_out)
+    });
+    if verdict == Some(cookie::Verdict::Valid) {
+        limiter.counts.cookie_exempt += 1;
+        return Some(out.len());
+    }
+    let len = out.len();
+    match limiter.check(src.ip(), rrl::classify(out), now.unix) {
+        rrl::Verdict::Send => Some(len),
+        rrl::Verdict::Drop => None,
+        rrl::Verdict::Slip => {
+            let badcookie = verdict == Some(cookie::Verdict::Unverified);
+            out.resize(len.max(fast::MAX_ANSWER), 0);
+            let cookie = badcookie.then_some(&cookie_out[..]);
+            rrl::slip(out, len, badcookie, cookie)
         }
     }
 }
@@ -322,16 +456,25 @@ fn serve(
 /// Each datagram is read once, into the batch's own name buffers, and the
 /// answer cache's memory for the whole batch is requested before any query
 /// is answered, so that its reads overlap instead of stalling query after
-/// query. The counters are added to once per batch.
+/// query. The counters are added to once per batch. Cookies are checked and
+/// answers rate-limited here too, with the worker's own table.
 fn answer_batch(
     batch: &mut Batch,
     n: usize,
-    handler: &Handler,
-    events: &Events,
+    worker: &mut Worker,
     slow_only: bool,
-    cache: &mut fast::AnswerCache,
+    mut cache: Option<&mut fast::AnswerCache>,
+    now: Clock,
     slow: &mut Vec<usize>,
 ) -> usize {
+    let handler = &worker.handler;
+    let events = &*worker.events;
+    let options = handler.options();
+    let nsid = options
+        .identity
+        .identity
+        .as_deref()
+        .filter(|_| options.identity.nsid);
     let table = handler.store().table();
     let Batch {
         rx,
@@ -343,6 +486,8 @@ fn answer_batch(
         tx,
         tx_len,
         tx_from,
+        options: opts,
+        cookies,
         ..
     } = batch;
     let mut queries: [Option<fast::Query<'_>>; BATCH] = [const { None }; BATCH];
@@ -353,17 +498,41 @@ fn answer_batch(
             continue;
         }
         match fast::parse(wire, name) {
-            Some(q) if !slow_only => {
-                fast::set_cache_key(&mut keys[i], &q, fast::MAX_ANSWER);
-                slots[i] = cache.prefetch_slot(&keys[i]);
+            Some(mut q) if !slow_only => {
+                cookies[i] = None;
+                let o = &mut opts[i * OPTIONS_ROOM..(i + 1) * OPTIONS_ROOM];
+                let mut len = 0;
+                if let Some(data) = q.cookie {
+                    let mut out = [0u8; cookie::RESPONSE_LEN];
+                    let ip = source_ip(&rx_addr[i]);
+                    cookies[i] = Some(options.cookies.check(data, ip, now.unix, &mut out));
+                    o[..4].copy_from_slice(&[0, cookie::OPTION as u8, 0, out.len() as u8]);
+                    o[4..4 + out.len()].copy_from_slice(&out);
+                    len = 4 + out.len();
+                }
+                if q.nsid
+                    && let Some(id) = nsid
+                {
+                    o[len..len + 2].copy_from_slice(&serve::NSID_OPTION.to_be_bytes());
+                    o[len + 2..len + 4].copy_from_slice(&(id.len() as u16).to_be_bytes());
+                    o[len + 4..len + 4 + id.len()].copy_from_slice(id.as_bytes());
+                    len += 4 + id.len();
+                }
+                q.options_len = len;
+                if let Some(cache) = cache.as_deref() {
+                    fast::set_cache_key(&mut keys[i], &q, fast::MAX_ANSWER);
+                    slots[i] = cache.prefetch_slot(&keys[i]);
+                }
                 queries[i] = Some(q);
             }
             _ => slow.push(i),
         }
     }
-    for (q, &slot) in queries[..n].iter().zip(slots.iter()) {
-        if q.is_some() {
-            cache.prefetch_entry(slot);
+    if let Some(cache) = cache.as_deref() {
+        for (q, &slot) in queries[..n].iter().zip(slots.iter()) {
+            if q.is_some() {
+                cache.prefetch_entry(slot);
+            }
         }
     }
     let mut counts = PendingCounts::default();
@@ -372,13 +541,35 @@ fn answer_batch(
     for (i, query) in queries[..n].iter().enumerate() {
         let Some(query) = query else { continue };
         let out = &mut tx[ready * fast::MAX_ANSWER..(ready + 1) * fast::MAX_ANSWER];
-        let cached = fast::Cached {
-            cache: &mut *cache,
+        let cached = cache.as_deref_mut().map(|cache| fast::Cached {
+            cache,
             key: &keys[i],
             slot: slots[i],
-        };
-        match fast::answer_cached(query, &table, events, &mut counts, Some(cached), out) {
-            fast::Reply::Ready(len) => {
+        });
+        let o = &opts[i * OPTIONS_ROOM..i * OPTIONS_ROOM + query.options_len];
+        match fast::answer_cached(query, &table, events, &mut counts, cached, o, out) {
+            fast::Reply::Ready(mut len, account) => {
+                if let Some(limiter) = worker.limiter.as_mut() {
+                    if cookies[i] == Some(cookie::Verdict::Valid) {
+                        limiter.counts.cookie_exempt += 1;
+                    } else {
+                        let ip = source_ip(&rx_addr[i]);
+                        match limiter.check(ip, account, now.unix) {
+                            rrl::Verdict::Send => {}
+                            rrl::Verdict::Drop => continue,
+                            rrl::Verdict::Slip => {
+                                let badcookie = cookies[i] == Some(cookie::Verdict::Unverified);
+                                let cookie = query.cookie.map(|_| &o[4..4 + cookie::RESPONSE_LEN]);
+                                // The cookie to send is copied: `o` and
+                                // `out` are different buffers.
+                                match rrl::slip(out, len, badcookie, cookie) {
+                                    Some(l) => len = l,
+                                    None => continue,
+                                }
+                            }
+                        }
+                    }
+                }
                 sizes.record(len);
                 tx_len[ready] = len;
                 tx_from[ready] = i;
@@ -390,6 +581,21 @@ fn answer_batch(
     // Slow queries are answered after the fast ones, in arrival order.
     slow.sort_unstable();
     ready
+}
+
+fn source_ip(addr: &libc::sockaddr_storage) -> std::net::IpAddr {
+    let p = addr as *const libc::sockaddr_storage;
+    // SAFETY: the family says which sockaddr the storage holds; both fit.
+    unsafe {
+        match addr.ss_family as libc::c_int {
+            libc::AF_INET6 => {
+                std::net::IpAddr::from((*p.cast::<libc::sockaddr_in6>()).sin6_addr.s6_addr)
+            }
+            _ => std::net::IpAddr::from(
+                u32::from_be((*p.cast::<libc::sockaddr_in>()).sin_addr.s_addr).to_be_bytes(),
+            ),
+        }
+    }
 }
 
 fn source_port(addr: &libc::sockaddr_storage) -> u16 {
@@ -420,20 +626,27 @@ fn send_batch(fd: RawFd, batch: &mut Batch, count: usize) {
     }
 }
 
-/// The hickory path, for everything the fast path does not take.
+/// The hickory path, for everything the fast path does not take. With
+/// `capture`, the answer is left there (for rate limiting) instead of sent.
 async fn slow_path(
     socket: &Arc<std::net::UdpSocket>,
     wire: &[u8],
     src: SocketAddr,
     handler: &Handler,
     events: &Arc<Events>,
+    capture: Option<Arc<std::sync::Mutex<Vec<u8>>>>,
 ) {
     let request = match Request::from_bytes(wire.to_vec(), src, Protocol::Udp) {
         Ok(r) => r,
         Err(e) => {
             debug!(%src, error = %e, "malformed query");
             if let Some(reply) = serve::formerr(wire) {
-                let _ = socket.send_to(&reply, src);
+                match &capture {
+                    Some(c) => *c.lock().unwrap_or_else(|p| p.into_inner()) = reply,
+                    None => {
+                        let _ = socket.send_to(&reply, src);
+                    }
+                }
             }
             return;
         }
@@ -444,6 +657,7 @@ async fn slow_path(
         dst: src,
         limit,
         events: events.clone(),
+        capture,
     };
     handler.handle_request(&request, responder).await;
 }
@@ -454,6 +668,7 @@ struct UdpResponder {
     dst: SocketAddr,
     limit: u16,
     events: Arc<Events>,
+    capture: Option<Arc<std::sync::Mutex<Vec<u8>>>>,
 }
 
 impl Responder for UdpResponder {
@@ -497,6 +712,10 @@ impl ResponseHandler for UdpResponder {
                 ResponseInfo::from(header)
             }
         };
+        if let Some(capture) = &self.capture {
+            *capture.lock().unwrap_or_else(|p| p.into_inner()) = buf;
+            return Ok(info);
+        }
         // A blocking send: the datagram goes into the socket's buffer, or
         // waits for room there, as the fast path's answers do.
         self.socket.send_to(&buf, self.dst)?;

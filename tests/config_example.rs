@@ -28,6 +28,16 @@ fn example_full_parses() {
         outpost::config::ControlLimits::default()
     );
     assert_eq!(config.keys.len(), 2);
+    assert_eq!(
+        config.identity.identity.as_deref(),
+        Some("outpost-1.partner.example.net")
+    );
+    assert_eq!(config.identity.version, None, "hidden");
+    assert_eq!(config.rrl.responses_per_second, 200);
+    assert_eq!(config.rrl.exempt.len(), 3);
+    assert_eq!(config.rrl.window, std::time::Duration::from_secs(15));
+    assert!(config.cookies.secret.is_some() && config.cookies.previous_secret.is_some());
+    assert_eq!(config.cache.size, 64 << 20);
     assert_eq!(config.zones.len(), 2);
 
     let com = &config.zones[0];

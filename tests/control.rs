@@ -149,7 +149,14 @@ min_expire = \"1s\"
         .unwrap()
             >= 1.0
     );
-    assert!(metric(&m, "outpost_queries_total{zone=\"\",rcode=\"REFUSED\"}").unwrap() >= 1.0);
+    assert!(
+        metric(
+            &m,
+            "outpost_queries_total{zone=\"_other\",rcode=\"REFUSED\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
     assert!(metric(&m, "outpost_zone_expiry_seconds{zone=\"example.com.\"}").unwrap() <= 8.0);
     assert!(
         metric(

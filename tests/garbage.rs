@@ -617,12 +617,13 @@ fn udp_specific_replies() {
     let m = reply(&mut o, &v, "OPT RDLENGTH past the end");
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
 
-    // Names outside our zones, and class CH: REFUSED, not AA.
+    // Names outside our zones, and class CH but for the identity names:
+    // REFUSED, not AA.
     for (qname, qclass, what) in [
         ("www.example.org.", 1u16, "out-of-zone name"),
         ("com.", 1, "parent of the zone"),
         ("example.com.", 3, "class CH"),
-        ("version.bind.", 3, "version.bind CH"),
+        ("version.example.", 3, "other CH name"),
     ] {
         let mut v = header(0x4000, 0, [1, 0, 0, 0]);
         v.extend(question(&name(qname), 16, qclass));
@@ -631,6 +632,13 @@ fn udp_specific_replies() {
         assert!(!m.metadata.authoritative, "{what}: AA");
         assert!(m.answers.is_empty(), "{what}");
     }
+
+    // CHAOS TXT version.bind: the version, authoritatively.
+    let mut v = header(0x4001, 0, [1, 0, 0, 0]);
+    v.extend(question(&name("version.bind."), 16, 3));
+    let m = reply(&mut o, &v, "version.bind CH");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative && m.answers.len() == 1);
 
     assert_alive(&mut o, "specific replies", true);
 }

@@ -16,10 +16,16 @@
 //! else in `credentials/` beside the configuration file, so the
 //! configuration itself can stay world-readable.
 
+mod query;
 mod raw;
 #[cfg(test)]
 mod tests;
 mod validate;
+
+pub use query::{
+    CacheConfig, CookieConfig, DEFAULT_ANSWER_CACHE, DEFAULT_RRL_RATE, IdentityConfig, RrlConfig,
+    host_name,
+};
 
 use crate::tsig::Key;
 use hickory_proto::rr::Name;
@@ -81,6 +87,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub keys: BTreeMap<Name, Key>,
     pub zones: Vec<ZoneConfig>,
+    pub identity: IdentityConfig,
+    pub rrl: RrlConfig,
+    pub cookies: CookieConfig,
+    pub cache: CacheConfig,
 }
 
 #[derive(Clone, PartialEq)]

@@ -22,6 +22,14 @@ pub(super) struct RawConfig {
     pub keys: Vec<RawKey>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<RawZone>,
+    #[serde(default)]
+    pub identity: super::query::RawIdentity,
+    #[serde(default)]
+    pub rrl: super::query::RawRrl,
+    #[serde(default)]
+    pub cookies: super::query::RawCookies,
+    #[serde(default)]
+    pub cache: super::query::RawCache,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1052,3 +1052,59 @@ fn the_docker_config_refuses_to_start_without_its_token() {
         .collect();
     assert!(with.is_empty(), "{with:?}");
 }
+
+#[test]
+fn query_path_tables_defaults_and_errors() {
+    let c = parse(&format!("{SERVER}{ZONE}")).unwrap();
+    assert_eq!(c.rrl.responses_per_second, DEFAULT_RRL_RATE);
+    assert!(c.rrl.enabled());
+    assert_eq!(c.rrl.exempt.len(), 2, "loopback exempt by default");
+    assert_eq!(c.cache.size, DEFAULT_ANSWER_CACHE);
+    assert_eq!(c.cookies.secret, None);
+    assert!(c.identity.nsid);
+    assert!(
+        c.identity
+            .version
+            .as_deref()
+            .unwrap()
+            .starts_with("Outpost ")
+    );
+
+    let off = parse(&format!(
+        "{SERVER}{ZONE}\n[rrl]\nresponses_per_second = 0\n[cache]\nsize = 0\n[identity]\nidentity = \"\"\n"
+    ))
+    .unwrap();
+    assert!(!off.rrl.enabled());
+    assert_eq!(off.cache.size, 0);
+    assert_eq!(off.identity.identity, None);
+
+    let bad = lines(&format!(
+        "{SERVER}{ZONE}
+[rrl]
+window = \"2h\"
+ipv4_prefix_length = 33
+exempt = [\"10.0.0.1/8\", \"nonsense\"]
+table_size = 3
+[cookies]
+secret = \"0011\"
+previous_secret = \"zz\"
+"
+    ));
+    for expected in [
+        "rrl.window: must be from 1s to 1h",
+        "rrl.ipv4_prefix_length: must be at most 32",
+        "rrl.exempt[0]: \"10.0.0.1/8\" has bits set after the prefix length",
+        "rrl.exempt[1]: \"nonsense\" is not an IP address or CIDR network",
+        "rrl.table_size: must be from 16 to 16777216 entries",
+        "cookies.secret: 2 octets: a SipHash-2-4 key is 16 octets (32 hex digits)",
+        "cookies.previous_secret: not hexadecimal",
+    ] {
+        assert!(
+            bad.iter().any(|l| l.contains(expected)),
+            "{expected:?} not in {bad:#?}"
+        );
+    }
+    assert!(
+        lines(&format!("{SERVER}{ZONE}\n[rrl]\nrate = 5\n"))[0].contains("unknown field `rate`")
+    );
+}

@@ -83,10 +83,10 @@ fn render_path(text: &str, path: &serde_path_to_error::Path) -> String {
 }
 
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(super) struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn report(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn report(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             path: path.into(),
             position: None,
@@ -303,12 +303,23 @@ pub(super) fn validate(
         zones.push(zone);
     }
 
+    let identity = super::query::check_identity(raw.identity, &mut p);
+    let rrl = super::query::check_rrl(raw.rrl, &mut p);
+    let cookies = super::query::check_cookies(raw.cookies, &mut p);
+    let sockets = server
+        .as_ref()
+        .map_or(1, |s| s.udp_workers * s.listen.len().max(1));
+    let cache = super::query::check_cache(raw.cache, sockets, &mut p);
     match server {
         Some(server) if p.0.is_empty() => Ok(Config {
             source,
             server,
             keys,
             zones,
+            identity,
+            rrl,
+            cookies,
+            cache,
         }),
         _ => Err(p.0),
     }
@@ -859,7 +870,7 @@ fn check_addresses(
 
 /// An address or CIDR network. Host bits after the prefix are refused: in an
 /// access list `10.0.0.1/8` is more likely a typo than a wish for 10/8.
-fn parse_net(text: &str) -> Result<IpNet, String> {
+pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = text.parse::<IpNet>() {
         if net.trunc() != net {
             return Err(format!(

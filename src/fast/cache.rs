@@ -10,15 +10,20 @@
 //! has a generation number of its own, so a new copy of the zone makes the
 //! old entries miss.
 //!
-//! Two-way set-associative and bounded: a question's hash picks a set of
-//! two slots, and a new answer pushes out the older of the two, reusing
-//! the room of the answer it replaces when that is large enough, else room
-//! taken from the end of an arena. With one slot per question, about 8 %
-//! of the benchmark's 80,000-odd distinct questions shared their slot (of
-//! a million) with another and missed on every pass over the query file;
-//! with sets of two, a question misses only when three share a set. When
-//! the arena is full the whole cache is dropped at once and refills from
-//! the queries that follow.
+//! Two-way set-associative and bounded by one memory budget for all
+//! workers (`[cache] size`, each worker a share): a question's hash picks a
+//! set of two slots; the answers themselves are written one after another
+//! into an arena used as a ring, so that when it is full the oldest answers
+//! make room, one at a time, their slots cleared as their room is taken
+//! (each entry records its set), never the whole cache at once.
+//!
+//! Admission: a question's answer is cached at its second sighting, not
+//! its first. A small bitmap (a Bloom filter of two bits per question,
+//! cleared when an eighth of it has been set) remembers the questions seen
+//! once; a flood of names that never repeat (random subdomains) therefore
+//! passes by the cache instead of pushing the hot answers out, and costs a
+//! bit each. Within a set, the answer to push out is the one not used since
+//! the last new answer came to the set (a used bit per slot, as CLOCK does).
 //!
 //! Both the slot table and the arena are mappings of their own, asked for
 //! with transparent huge pages. perf showed why: with the slots in 4 KiB
@@ -27,13 +32,6 @@
 //! more than the TLB holds), about 4 % of the CPU an answer costs.
 
 use std::hash::BuildHasher;
-
-/// Slots per worker, in sets of two: room for a million distinct questions,
-/// and a question is pushed out only when two others share its set.
-pub const SLOTS: usize = 1 << 20;
-
-/// Octets of answers a worker keeps, at most: about 300,000 typical ones.
-pub const ARENA: usize = 64 << 20;
 
 /// The longest key: a name, type, flags and limit.
 const MAX_KEY: usize = 255 + 2 + 1 + 2;
@@ -85,25 +83,33 @@ pub struct Hit<'a> {
     pub counts: [u16; 3],
     /// The response after the question.
     pub body: &'a [u8],
+    /// The response's rate-limiting account (class and name hash).
+    pub rrl: (u8, u64),
 }
 
 /// An entry: generation (8 octets), flags (2), counts (6), key length (2),
-/// body length (2), the key, then the body. A hit reads the slot and this,
-/// nothing else.
-const HEAD: usize = 20;
+/// body length (2), its set (4), its room in lines (1), the RRL class (1)
+/// and name hash (8), then the key and the body. A hit reads the slot and
+/// this, nothing else.
+const HEAD: usize = 34;
 /// Entries start on a cache line and take whole lines.
 const LINE: usize = 64;
 
 /// A slot holds 0 when empty, else the entry's offset in the arena in lines
-/// plus one (bits 0-21), its room in lines (22-27) and a tag (28-63): the
-/// top bits of the key's hash, so that a lookup reads only the entry whose
-/// tag matches.
+/// plus one (bits 0-21), its room in lines (22-27), a used bit (28) and a
+/// tag (29-63): the top bits of the key's hash, so that a lookup reads only
+/// the entry whose tag matches.
 const OFFSET_BITS: u32 = 22;
 const ROOM_BITS: u32 = 6;
-const TAG_SHIFT: u32 = OFFSET_BITS + ROOM_BITS;
+const USED_BIT: u64 = 1 << (OFFSET_BITS + ROOM_BITS);
+const TAG_SHIFT: u32 = OFFSET_BITS + ROOM_BITS + 1;
 const MAX_LINES: usize = (1 << ROOM_BITS) - 1;
 /// The arena is addressed in lines by the slot's offset bits.
 const MAX_ARENA: usize = ((1 << OFFSET_BITS) - 1) * LINE;
+/// Octets of budget per octet of slot table and admission bitmap: a slot
+/// for about every 64 octets of arena, so that the sets have room to spare
+/// for answers of two or three lines.
+const SLOT_SHARE: usize = 8;
 
 fn slot_value(offset: usize, lines: usize, tag: u64) -> u64 {
     (offset / LINE + 1) as u64 | ((lines as u64) << OFFSET_BITS) | (tag << TAG_SHIFT)
@@ -120,26 +126,40 @@ fn slot_tag(value: u64) -> u64 {
     value >> TAG_SHIFT
 }
 
-/// Where a key's answer is looked for: its set of two slots and its tag.
+/// Where a key's answer is looked for: its set of two slots and its tag,
+/// and the key's hash for the admission bitmap.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Slot {
     set: usize,
     tag: u64,
+    hash: u64,
+}
+
+/// What the cache holds and did, for tests and the metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Answers offered but not admitted (first sighting).
+    pub declined: u64,
+    /// Answers whose room the ring took back.
+    pub evicted: u64,
 }
 
 pub struct AnswerCache {
     slots: Region,
     arena: Region,
-    /// Where the arena's unused room begins.
+    /// Where the next answer is written.
     next: usize,
+    /// The first answer of the previous lap not yet taken back, and where
+    /// that lap's answers end.
+    evict: usize,
+    lap_end: usize,
     mask: usize,
     hasher: foldhash::fast::RandomState,
-}
-
-impl Default for AnswerCache {
-    fn default() -> Self {
-        AnswerCache::new(SLOTS, ARENA)
-    }
+    /// Admission bitmap and how many of its bits were set since it was
+    /// cleared.
+    seen: Vec<u64>,
+    seen_set: usize,
+    pub stats: Stats,
 }
 
 /// A hint only: no effect on what the program computes.
@@ -167,13 +187,38 @@ impl AnswerCache {
     /// If the address space cannot be mapped, as an allocation would.
     pub fn new(slots: usize, arena: usize) -> AnswerCache {
         let sets = (slots.next_power_of_two() / 2).max(1);
+        // Two bits per question, eight bits per slot.
+        let seen_words = (sets * 2 * 8).div_ceil(64).max(16);
         AnswerCache {
             slots: Region::new(sets * 16),
             arena: Region::new(arena.clamp(LINE, MAX_ARENA)),
             next: 0,
+            evict: 0,
+            lap_end: 0,
             mask: sets - 1,
             hasher: foldhash::fast::RandomState::default(),
+            seen: vec![0; seen_words],
+            seen_set: 0,
+            stats: Stats::default(),
         }
+    }
+
+    /// A cache of about `budget` octets in all (slots, bitmap and answers),
+    /// `None` for 0 (no cache).
+    pub fn with_budget(budget: u64) -> Option<AnswerCache> {
+        if budget == 0 {
+            return None;
+        }
+        let budget = (budget as usize).min(MAX_ARENA + MAX_ARENA / 8);
+        // Sets of 16 octets of slots, plus 2 octets of bitmap per set.
+        let sets = (budget / SLOT_SHARE / 18).max(1).next_power_of_two();
+        let arena = budget.saturating_sub(sets * 18).max(LINE);
+        Some(AnswerCache::new(sets * 2, arena))
+    }
+
+    /// Octets of memory this cache may come to use.
+    pub fn budget(&self) -> usize {
+        self.slots.len() + self.arena.len() + self.seen.len() * 8
     }
 
     fn slot_of(&self, key: &Key) -> Slot {
@@ -181,6 +226,7 @@ impl AnswerCache {
         Slot {
             set: h as usize & self.mask,
             tag: h >> TAG_SHIFT,
+            hash: h,
         }
     }
 
@@ -221,31 +267,77 @@ impl AnswerCache {
         }
     }
 
-    pub fn get(&self, key: &Key, generation: u64) -> Option<Hit<'_>> {
+    pub fn get(&mut self, key: &Key, generation: u64) -> Option<Hit<'_>> {
         self.get_at(self.slot_of(key), key, generation)
     }
 
     /// [`AnswerCache::get`] with the slot from [`AnswerCache::prefetch_slot`].
-    pub fn get_at(&self, slot: Slot, key: &Key, generation: u64) -> Option<Hit<'_>> {
-        let (at, _) = slot_entry(self.find(slot)?.1)?;
+    pub fn get_at(&mut self, slot: Slot, key: &Key, generation: u64) -> Option<Hit<'_>> {
+        let (way, value) = self.find(slot)?;
+        let (at, _) = slot_entry(value)?;
+        {
+            let e = &self.arena.bytes()[at..];
+            let key_len = u16_at(e, 16) as usize;
+            if e[..8] != generation.to_be_bytes()[..]
+                || e.get(HEAD..HEAD + key_len) != Some(key.bytes())
+            {
+                return None;
+            }
+        }
+        if value & USED_BIT == 0 {
+            self.set_way(slot.set, way, value | USED_BIT);
+        }
         let e = &self.arena.bytes()[at..];
         let key_len = u16_at(e, 16) as usize;
         let body_len = u16_at(e, 18) as usize;
-        if e[..8] != generation.to_be_bytes()[..] || &e[HEAD..HEAD + key_len] != key.bytes() {
-            return None;
-        }
         Some(Hit {
             flags: u16_at(e, 8),
             counts: [u16_at(e, 10), u16_at(e, 12), u16_at(e, 14)],
             body: &e[HEAD + key_len..HEAD + key_len + body_len],
+            rrl: (
+                e[25],
+                u64::from_be_bytes(e[26..34].try_into().expect("8 octets")),
+            ),
         })
     }
 
-    pub fn put(&mut self, key: &Key, generation: u64, flags: u16, counts: [u16; 3], body: &[u8]) {
-        self.put_at(self.slot_of(key), key, generation, flags, counts, body);
+    /// Whether the key of `slot` was seen before (since the bitmap was last
+    /// cleared); marks it seen.
+    fn seen_before(&mut self, slot: Slot) -> bool {
+        let bits = self.seen.len() * 64;
+        let mut before = true;
+        for b in [
+            (slot.hash >> 7) as usize % bits,
+            (slot.hash >> 35) as usize % bits,
+        ] {
+            let (w, m) = (b / 64, 1u64 << (b % 64));
+            if self.seen[w] & m == 0 {
+                before = false;
+                self.seen[w] |= m;
+                self.seen_set += 1;
+            }
+        }
+        if self.seen_set > bits / 8 {
+            self.seen.fill(0);
+            self.seen_set = 0;
+        }
+        before
+    }
+
+    pub fn put(
+        &mut self,
+        key: &Key,
+        generation: u64,
+        flags: u16,
+        counts: [u16; 3],
+        body: &[u8],
+        rrl: (u8, u64),
+    ) {
+        self.put_at(self.slot_of(key), key, generation, flags, counts, body, rrl);
     }
 
     /// [`AnswerCache::put`] with the slot from [`AnswerCache::prefetch_slot`].
+    #[allow(clippy::too_many_arguments)]
     pub fn put_at(
         &mut self,
         slot: Slot,
@@ -254,44 +346,54 @@ impl AnswerCache {
         flags: u16,
         counts: [u16; 3],
         body: &[u8],
+        rrl: (u8, u64),
     ) {
         let len = HEAD + key.len + body.len();
         let lines = len.div_ceil(LINE);
         if lines > MAX_LINES || lines * LINE > self.arena.len() {
             return;
         }
+        let found = self.find(slot);
+        // A new question: only at its second sighting.
+        if found.is_none() && !self.seen_before(slot) {
+            self.stats.declined += 1;
+            return;
+        }
         // The way to write: the one with this tag (an older answer, or
-        // another key with the same tag), else way 0, the newest key's,
-        // whose answer moves to way 1 and pushes out what was there.
-        let (way, old) = match self.find(slot) {
+        // another key with the same tag), else an empty one, else the one
+        // not used since the last answer came to the set (way 1 when both
+        // or neither were); the used bits start over.
+        let (way, old) = match found {
             Some(found) => found,
             None => {
                 let (w0, w1) = (self.way(slot.set, 0), self.way(slot.set, 1));
-                if w0 != 0 {
-                    self.set_way(slot.set, 1, w0);
-                }
-                (0, if w0 != 0 { w1 } else { 0 })
+                let way = if w0 == 0 {
+                    0
+                } else if w1 == 0 {
+                    1
+                } else if w0 & USED_BIT == 0 && w1 & USED_BIT != 0 {
+                    0
+                } else {
+                    1
+                };
+                let other = 1 - way;
+                let o = self.way(slot.set, other);
+                self.set_way(slot.set, other, o & !USED_BIT);
+                (way, self.way(slot.set, way))
             }
         };
         let at = match slot_entry(old) {
-            Some((at, room)) if room >= len => at,
+            Some((at, room)) if room >= len && found.is_some() => at,
             _ => {
-                let room = lines * LINE;
-                if self.next + room > self.arena.len() {
-                    // Full: forget everything. Cheaper and fairer than
-                    // tracking which entries are still wanted, and rare.
-                    self.slots.clear();
-                    self.arena.clear();
-                    self.next = 0;
-                }
-                let at = self.next;
-                self.next += room;
-                at
+                // The old answer's room is left to the ring.
+                self.set_way(slot.set, way, 0);
+                self.take_room(lines * LINE)
             }
         };
-        let room = slot_entry(old)
-            .filter(|&(a, r)| a == at && r >= len)
-            .map_or(lines, |(_, r)| r / LINE);
+        let room = match slot_entry(old) {
+            Some((a, r)) if a == at && r >= len && found.is_some() => r / LINE,
+            _ => lines,
+        };
         self.set_way(slot.set, way, slot_value(at, room, slot.tag));
         let e = &mut self.arena.bytes_mut()[at..at + len];
         e[..8].copy_from_slice(&generation.to_be_bytes());
@@ -301,8 +403,54 @@ impl AnswerCache {
         }
         e[16..18].copy_from_slice(&(key.len as u16).to_be_bytes());
         e[18..20].copy_from_slice(&(body.len() as u16).to_be_bytes());
+        e[20..24].copy_from_slice(&(slot.set as u32).to_be_bytes());
+        e[24] = room as u8;
+        e[25] = rrl.0;
+        e[26..34].copy_from_slice(&rrl.1.to_be_bytes());
         e[HEAD..HEAD + key.len].copy_from_slice(key.bytes());
         e[HEAD + key.len..].copy_from_slice(body);
+    }
+
+    /// Room for `room` octets at the ring's head, taken back from the
+    /// oldest answers: each one's slot is cleared if it still points there.
+    fn take_room(&mut self, room: usize) -> usize {
+        if self.next + room > self.arena.len() {
+            // A new lap: whatever is left of the previous one goes, and
+            // this lap's answers become the ones to take back.
+            self.release(self.arena.len());
+            self.lap_end = self.next;
+            self.evict = 0;
+            self.next = 0;
+        }
+        self.release(self.next + room);
+        let at = self.next;
+        self.next += room;
+        at
+    }
+
+    /// Takes back the previous lap's answers that start before `upto`.
+    fn release(&mut self, upto: usize) {
+        while self.evict < upto && self.evict < self.lap_end {
+            let at = self.evict;
+            let (set, lines) = {
+                let e = &self.arena.bytes()[at..at + HEAD];
+                (
+                    u32::from_be_bytes(e[20..24].try_into().expect("4 octets")) as usize,
+                    (e[24] as usize).max(1),
+                )
+            };
+            if set <= self.mask {
+                for way in 0..2 {
+                    let v = self.way(set, way);
+                    if slot_entry(v).is_some_and(|(a, _)| a == at) {
+                        self.set_way(set, way, 0);
+                        self.stats.evicted += 1;
+                    }
+                }
+            }
+            self.evict += lines * LINE;
+        }
+        self.evict = self.evict.max(upto.min(self.lap_end));
     }
 }
 
@@ -360,16 +508,6 @@ impl Region {
         // SAFETY: as in `bytes`, and `&mut self` makes the access unique.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
-
-    /// Back to zeroes, giving the memory back to the kernel.
-    fn clear(&mut self) {
-        // SAFETY: MADV_DONTNEED on a private anonymous mapping of ours:
-        // the next read of any page sees zeroes.
-        let rc = unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) };
-        if rc != 0 {
-            self.bytes_mut().fill(0);
-        }
-    }
 }
 
 impl Drop for Region {
@@ -385,16 +523,26 @@ impl Drop for Region {
 mod tests {
     use super::*;
 
+    const R: (u8, u64) = (0, 0);
+
+    /// Puts twice: the first sighting is only noted.
+    fn put2(c: &mut AnswerCache, k: &Key, generation: u64, counts: [u16; 3], body: &[u8]) {
+        c.put(k, generation, 0, counts, body, R);
+        c.put(k, generation, 0, counts, body, R);
+    }
+
     #[test]
     fn hit_miss_and_generations() {
         let mut c = AnswerCache::new(16, 4096);
         let k = Key::new(b"\x03www\x07example\x00", 1, false, true, 1232);
         assert!(c.get(&k, 1).is_none());
-        c.put(&k, 1, 0x0400, [1, 0, 1], b"body");
+        c.put(&k, 1, 0x0400, [1, 0, 1], b"body", (3, 99));
+        assert!(c.get(&k, 1).is_none(), "not at the first sighting");
+        c.put(&k, 1, 0x0400, [1, 0, 1], b"body", (3, 99));
         let hit = c.get(&k, 1).unwrap();
         assert_eq!(
-            (hit.flags, hit.counts, hit.body),
-            (0x0400, [1, 0, 1], &b"body"[..])
+            (hit.flags, hit.counts, hit.body, hit.rrl),
+            (0x0400, [1, 0, 1], &b"body"[..], (3, 99))
         );
         // Another snapshot, another DO bit, another limit: misses.
         assert!(c.get(&k, 2).is_none());
@@ -406,8 +554,8 @@ mod tests {
             c.get(&Key::new(b"\x03www\x07example\x00", 1, false, true, 512), 1)
                 .is_none()
         );
-        // A new answer for the same key replaces the old one.
-        c.put(&k, 2, 0x0403, [0, 1, 1], b"nx");
+        // A new answer for a cached key replaces the old one at once.
+        c.put(&k, 2, 0x0403, [0, 1, 1], b"nx", R);
         assert!(c.get(&k, 1).is_none());
         assert_eq!(c.get(&k, 2).unwrap().body, b"nx");
     }
@@ -423,43 +571,118 @@ mod tests {
     }
 
     #[test]
-    fn a_set_keeps_the_two_newest_answers() {
+    fn a_set_keeps_the_used_answer() {
         // Two slots: one set, so every key shares it.
         let mut c = AnswerCache::new(2, 1 << 16);
         let (a, b, x) = (key("a.example"), key("b.example"), key("x.example"));
-        c.put(&a, 1, 0, [1, 0, 0], b"A");
-        c.put(&b, 1, 0, [1, 0, 0], b"B");
+        put2(&mut c, &a, 1, [1, 0, 0], b"A");
+        put2(&mut c, &b, 1, [1, 0, 0], b"B");
         assert_eq!(c.get(&a, 1).unwrap().body, b"A");
-        assert_eq!(c.get(&b, 1).unwrap().body, b"B");
-        c.put(&x, 1, 0, [1, 0, 0], b"X");
-        assert!(c.get(&a, 1).is_none(), "the oldest goes");
-        assert_eq!(c.get(&b, 1).unwrap().body, b"B");
+        put2(&mut c, &x, 1, [1, 0, 0], b"X");
+        assert_eq!(c.get(&a, 1).unwrap().body, b"A", "the used one stays");
+        assert!(c.get(&b, 1).is_none(), "the unused one goes");
         assert_eq!(c.get(&x, 1).unwrap().body, b"X");
         // A longer answer for a cached key moves to new room; the shorter
         // one after it reuses that room.
         let long = vec![7u8; 500];
-        c.put(&x, 2, 0, [1, 0, 0], &long);
+        c.put(&x, 2, 0, [1, 0, 0], &long, R);
         assert_eq!(c.get(&x, 2).unwrap().body, &long[..]);
-        c.put(&x, 3, 0, [1, 0, 0], b"short");
+        c.put(&x, 3, 0, [1, 0, 0], b"short", R);
         assert_eq!(c.get(&x, 3).unwrap().body, b"short");
-        assert_eq!(c.get(&b, 1).unwrap().body, b"B");
+        assert_eq!(c.get(&a, 1).unwrap().body, b"A");
     }
 
     #[test]
-    fn a_full_arena_starts_afresh() {
-        // Room for a few entries of two lines each.
+    fn a_full_arena_takes_back_the_oldest_answers_only() {
+        // Room for four entries of two lines each.
         let mut c = AnswerCache::new(1 << 10, 8 * LINE);
-        let body = [1u8; 80];
+        let body = [1u8; 20];
         let keys: Vec<Key> = (0..40).map(|i| key(&format!("h{i}.example"))).collect();
-        for k in &keys {
-            c.put(k, 1, 0, [1, 0, 0], &body);
+        for (i, k) in keys.iter().enumerate() {
+            put2(&mut c, k, 1, [1, 0, 0], &body);
             assert_eq!(c.get(k, 1).unwrap().body, &body[..], "the newest is kept");
+            if i >= 4 {
+                // The ring took back only what it needed: the three before
+                // are still there.
+                for back in &keys[i - 3..i] {
+                    assert!(c.get(back, 1).is_some(), "entry {i}: an older one lost");
+                }
+                assert!(c.get(&keys[i - 4], 1).is_none());
+            }
         }
-        let kept = keys.iter().filter(|k| c.get(k, 1).is_some()).count();
-        assert!((1..=4).contains(&kept), "{kept} entries in room for 4");
         // An answer larger than the whole arena is not cached.
         let big = vec![0u8; 8 * LINE];
-        c.put(&keys[0], 2, 0, [1, 0, 0], &big);
+        put2(&mut c, &keys[0], 2, [1, 0, 0], &big);
         assert!(c.get(&keys[0], 2).is_none());
+    }
+
+    /// The hot answers survive a flood of names that never repeat: the hit
+    /// ratio on the hot set stays where it was. Without admission, the
+    /// flood would push them out of their sets and the ring.
+    #[test]
+    fn a_random_name_flood_leaves_the_hot_answers_cached() {
+        let mut c = AnswerCache::with_budget(1 << 20).unwrap();
+        assert!(c.budget() <= 1 << 20, "{} over the budget", c.budget());
+        let hot: Vec<Key> = (0..1000)
+            .map(|i| key(&format!("host{i}.example")))
+            .collect();
+        let body = [3u8; 100];
+        let ask = |c: &mut AnswerCache, k: &Key| -> bool {
+            if c.get(k, 1).is_some() {
+                return true;
+            }
+            c.put(k, 1, 0, [1, 0, 0], &body, R);
+            false
+        };
+        // Warm: every hot question asked a few times.
+        for _ in 0..3 {
+            for k in &hot {
+                ask(&mut c, k);
+            }
+        }
+        let before = hot.iter().filter(|k| ask(&mut c, k)).count() as f64 / hot.len() as f64;
+        assert!(before >= 0.97, "warm hot set cached: {before:.3}");
+        // The flood: 300,000 never-repeating names (many times what the
+        // arena holds), the hot set asked in between, a tenth of the
+        // traffic.
+        let mut hot_hits = 0;
+        let mut hot_asks = 0;
+        for i in 0..300_000 {
+            ask(&mut c, &key(&format!("r{i}x.example")));
+            if i % 10 == 0 {
+                let k = &hot[(i / 10) % hot.len()];
+                hot_asks += 1;
+                hot_hits += usize::from(ask(&mut c, k));
+            }
+        }
+        let during = hot_hits as f64 / hot_asks as f64;
+        let after = hot.iter().filter(|k| ask(&mut c, k)).count() as f64 / hot.len() as f64;
+        eprintln!(
+            "hot hit ratio: before {before:.3}, during the flood {during:.3}, after {after:.3}; {:?}",
+            c.stats
+        );
+        assert!(
+            during >= before - 0.05,
+            "hot hit ratio during the flood {during:.3}"
+        );
+        assert!(
+            after >= before - 0.05,
+            "hot hit ratio after the flood {after:.3}"
+        );
+        assert!(c.stats.declined > 250_000, "{:?}", c.stats);
+    }
+
+    #[test]
+    fn budgets() {
+        assert!(AnswerCache::with_budget(0).is_none());
+        for budget in [4096u64, 1 << 20, 32 << 20, 256 << 20] {
+            let c = AnswerCache::with_budget(budget).unwrap();
+            assert!(
+                c.budget() as u64 <= budget.max(4096) + 1024,
+                "{budget}: {}",
+                c.budget()
+            );
+            assert!(c.budget() as u64 >= budget / 2, "{budget}: {}", c.budget());
+        }
     }
 }

@@ -17,7 +17,9 @@ mod encode;
 
 use hickory_proto::rr::RecordType;
 
+use crate::cookie;
 use crate::metrics::{Events, PendingCounts};
+use crate::rrl;
 use crate::serve::{self, EDE_OPTION};
 use crate::store::ZoneTable;
 use crate::wire::EDNS_EXPIRE;
@@ -66,6 +68,13 @@ pub struct Query<'a> {
     pub keepalive: bool,
     /// Asked over TCP: no UDP size limit, and ANY gets every RRset.
     pub tcp: bool,
+    /// The COOKIE option's data, of a valid length (RFC 7873 §5.2).
+    pub cookie: Option<&'a [u8]>,
+    /// The query asked for our NSID (RFC 5001).
+    pub nsid: bool,
+    /// Octets of EDNS options our answer carries after its OPT's fixed part
+    /// (cookie, NSID): room kept for them when the answer is written.
+    pub options_len: usize,
 }
 
 impl Query<'_> {
@@ -78,6 +87,11 @@ impl Query<'_> {
             serve::udp_limit(self.edns.map(|e| e.payload)) as usize
         }
     }
+
+    /// The limit of the answer before our EDNS options are added.
+    fn body_limit(&self) -> usize {
+        self.limit() - self.options_len
+    }
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -86,10 +100,11 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 
 /// Reads a plain query: QR=0, opcode QUERY, one question of class IN with
 /// an uncompressed name, no answer or authority records, and at most one
-/// additional record which is an EDNS version 0 OPT without EXPIRE. `None`
-/// sends the message to the hickory path. The query name's lookup key is
-/// written into `wire`, which the caller keeps from query to query. The
-/// query is taken as asked over UDP; the TCP path sets [`Query::tcp`].
+/// additional record which is an EDNS version 0 OPT without EXPIRE, with at
+/// most one COOKIE option, of a valid length. `None` sends the message to
+/// the hickory path. The query name's lookup key is written into `wire`,
+/// which the caller keeps from query to query. The query is taken as asked
+/// over UDP; the TCP path sets [`Query::tcp`].
 pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
     if msg.len() < 12 || msg[2] & 0xF8 != 0 {
         return None;
@@ -111,6 +126,8 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
         return None;
     }
     let mut keepalive = false;
+    let mut cookie = None;
+    let mut nsid = false;
     let edns = if ar == 1 {
         let opt = msg.get(qend..)?;
         if opt.len() < OPT_LEN || opt[0] != 0 || u16_at(opt, 1)? != OPT {
@@ -133,9 +150,19 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
             if code == EDNS_EXPIRE || at + 4 + len > opt.len() {
                 return None;
             }
-            // A client sends it empty (RFC 7828 §3.2.1); one with a value
-            // is answered all the same.
-            keepalive |= code == EDNS_TCP_KEEPALIVE;
+            let data = &opt[at + 4..at + 4 + len];
+            match code {
+                // A malformed or second cookie: the handler's FORMERR.
+                cookie::OPTION if cookie.is_some() || !(len == 8 || (16..=40).contains(&len)) => {
+                    return None;
+                }
+                cookie::OPTION => cookie = Some(data),
+                serve::NSID_OPTION => nsid = true,
+                // A client sends it empty (RFC 7828 §3.2.1); one with a
+                // value is answered all the same.
+                EDNS_TCP_KEEPALIVE => keepalive = true,
+                _ => {}
+            }
             at += 4 + len;
         }
         Some(Edns {
@@ -150,7 +177,9 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
     };
     Some(Query {
         id: u16_at(msg, 0)?,
-        flags: u16_at(msg, 2)? & 0x0110,
+        // Only RD is copied into a response; CD is cleared in authoritative
+        // answers (RFC 4035 §3.1.6).
+        flags: u16_at(msg, 2)? & 0x0100,
         question: &msg[12..qend],
         name_len,
         wire,
@@ -158,14 +187,18 @@ pub fn parse<'a>(msg: &'a [u8], wire: &'a mut WireName) -> Option<Query<'a>> {
         edns,
         keepalive,
         tcp: false,
+        cookie,
+        nsid,
+        options_len: 0,
     })
 }
 
 /// What [`answer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
-    /// An answer of this many octets is in the buffer.
-    Ready(usize),
+    /// An answer of this many octets is in the buffer, and its rate
+    /// limiting account.
+    Ready(usize, rrl::Answer),
     /// The hickory path must answer this query.
     Slow,
 }
@@ -184,6 +217,7 @@ pub fn answer(query: &Query<'_>, table: &ZoneTable, events: &Events, out: &mut [
         events,
         &mut PendingCounts::default(),
         None,
+        &[],
         out,
     )
 }
@@ -199,8 +233,48 @@ pub struct Cached<'c> {
 
 /// [`answer`], taking the answer from the cache when it holds it for the
 /// snapshot in service, and putting it there when not. The query is counted
-/// in `counts`, which the caller flushes per batch.
+/// in `counts`, which the caller flushes per batch. `options` (EDNS options
+/// in wire form, `query.options_len` octets) go into the answer's OPT; the
+/// answer is cut to leave room for them, and cached without them.
 pub fn answer_cached<'t>(
+    query: &Query<'_>,
+    table: &'t ZoneTable,
+    events: &'t Events,
+    counts: &mut PendingCounts<'t>,
+    cached: Option<Cached<'_>>,
+    options: &[u8],
+    out: &mut [u8],
+) -> Reply {
+    debug_assert_eq!(options.len(), query.options_len);
+    match answer_body(query, table, events, counts, cached, out) {
+        Reply::Ready(len, rrl) if query.edns.is_some() && !options.is_empty() => {
+            // Our OPT is last, its options (an EDE at most) at the end.
+            let rdlen_at = len - opt_rdlen(out, len) - 2;
+            let rdlen = u16_at(out, rdlen_at).unwrap_or(0) as usize + options.len();
+            out[rdlen_at..rdlen_at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
+            out[len..len + options.len()].copy_from_slice(options);
+            Reply::Ready(len + options.len(), rrl)
+        }
+        reply => reply,
+    }
+}
+
+/// The RDLENGTH of the OPT record ending the answer `out[..len]`: 0, or
+/// that of the one option the fast path writes, the Extended DNS Error of
+/// an expired zone.
+fn opt_rdlen(out: &[u8], len: usize) -> usize {
+    let data = serve::EDE_ZONE_EXPIRED_DATA;
+    let n = 4 + data.len();
+    let head = [0, EDE_OPTION as u8, 0, data.len() as u8];
+    if len >= n + 2 && out[len - n..len - data.len()] == head && &out[len - data.len()..len] == data
+    {
+        n
+    } else {
+        0
+    }
+}
+
+fn answer_body<'t>(
     query: &Query<'_>,
     table: &'t ZoneTable,
     events: &'t Events,
@@ -208,11 +282,11 @@ pub fn answer_cached<'t>(
     cached: Option<Cached<'_>>,
     out: &mut [u8],
 ) -> Reply {
-    let limit = query.limit().min(out.len());
+    let limit = query.body_limit().min(out.len());
     let Some(entry) = table.find(query.wire) else {
         let len = empty(query, RCODE_REFUSED, false, out);
         counts.record(&events.unmatched, RCODE_REFUSED);
-        return Reply::Ready(len);
+        return Reply::Ready(len, rrl::Answer::error());
     };
     let guard = entry.load();
     let expired = entry.is_expired();
@@ -221,12 +295,13 @@ pub fn answer_cached<'t>(
         _ => {
             let len = empty(query, RCODE_SERVFAIL, expired, out);
             counts.record(&entry.counters, RCODE_SERVFAIL);
-            return Reply::Ready(len);
+            return Reply::Ready(len, rrl::Answer::error());
         }
     };
     let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
     let qend = 12 + query.question.len();
-    if let Some(c) = &cached
+    let mut cached = cached;
+    if let Some(c) = cached.as_mut()
         && let Some(hit) = c.cache.get_at(c.slot, c.key, zone.generation())
         && qend + hit.body.len() <= limit
     {
@@ -240,7 +315,13 @@ pub fn answer_cached<'t>(
         out[12..qend].copy_from_slice(query.question);
         out[qend..qend + hit.body.len()].copy_from_slice(hit.body);
         counts.record(&entry.counters, hit.flags & 0x0F);
-        return Reply::Ready(qend + hit.body.len());
+        let rrl = rrl::Answer {
+            class: hit.rrl.0,
+            qtype: u16::from(query.qtype),
+            name_hash: hit.rrl.1,
+        };
+        let rrl = rrl::Answer::new(rrl::Class::from_u8(rrl.class), rrl.qtype, rrl.name_hash);
+        return Reply::Ready(qend + hit.body.len(), rrl);
     }
     let raw = &query.question[..query.name_len];
     let Some(ans) = zone.lookup_wire(raw, query.wire, query.qtype, query.tcp, dnssec_ok) else {
@@ -249,6 +330,7 @@ pub fn answer_cached<'t>(
     match encode_answer(query, &ans, &mut out[..limit]) {
         Ok(len) => {
             counts.record(&entry.counters, u16::from(ans.rcode()));
+            let rrl = rrl_account(query, zone, &ans);
             if let Some(c) = cached {
                 let word = u16::from_be_bytes([out[2], out[3]]);
                 let at = |i: usize| u16::from_be_bytes([out[i], out[i + 1]]);
@@ -261,11 +343,46 @@ pub fn answer_cached<'t>(
                     word & 0x060F,
                     counts,
                     &out[qend..len],
+                    (rrl.class, rrl.name_hash),
                 );
             }
-            Reply::Ready(len)
+            Reply::Ready(len, rrl)
         }
         Err(_) => Reply::Slow,
+    }
+}
+
+/// The rate-limiting account of an answer, as BIND keys it: NXDOMAIN by
+/// zone, a referral by its delegation, a wildcard answer by the wildcard's
+/// parent, NODATA and other answers by the query name.
+fn rrl_account(query: &Query<'_>, zone: &crate::zone::Zone, ans: &Answer<'_>) -> rrl::Answer {
+    use crate::zone::Outcome;
+    let qtype = u16::from(query.qtype);
+    match ans.outcome {
+        Outcome::NxDomain | Outcome::YxDomain => rrl::Answer::new(
+            rrl::Class::NxDomain,
+            qtype,
+            rrl::name_hash(zone.origin_key()),
+        ),
+        Outcome::Referral => {
+            let cut = match ans.authority.first() {
+                Some(Item::Set(node, _)) => rrl::name_hash(node.owner_wire()),
+                _ => rrl::name_hash(query.wire.bytes()),
+            };
+            rrl::Answer::new(rrl::Class::Referral, qtype, cut)
+        }
+        Outcome::NoData => rrl::Answer::new(
+            rrl::Class::NoData,
+            qtype,
+            rrl::name_hash(query.wire.bytes()),
+        ),
+        Outcome::Answer => {
+            let name = match ans.wildcard {
+                Some(node) => rrl::name_hash(node.owner_wire()),
+                None => rrl::name_hash(query.wire.bytes()),
+            };
+            rrl::Answer::new(rrl::Class::Positive, qtype, name)
+        }
     }
 }
 
@@ -278,7 +395,7 @@ pub fn set_cache_key(key: &mut cache::Key, query: &Query<'_>, room: usize) {
         u16::from(query.qtype),
         query.edns.is_some_and(|e| e.dnssec_ok),
         query.edns.is_some(),
-        query.limit().min(room),
+        query.body_limit().min(room),
     );
 }
 
@@ -289,7 +406,7 @@ fn flags(query: &Query<'_>, aa: bool, tc: bool, rcode: u16) -> u16 {
 
 /// A response with the question only (and our OPT).
 fn empty(query: &Query<'_>, rcode: u16, expired: bool, out: &mut [u8]) -> usize {
-    let mut enc = Encoder::new(out, query.limit());
+    let mut enc = Encoder::new(out, query.body_limit());
     let with_ede = expired && query.edns.is_some();
     enc.header(query.id, flags(query, false, false, rcode))
         .and_then(|_| enc.question(query.question))

@@ -34,6 +34,8 @@ pub(super) struct Ctx {
     pub events: Arc<Events>,
     pub registry: Arc<Registry>,
     pub limits: TcpLimits,
+    /// Octets of answer cache for each runtime thread that serves TCP.
+    pub cache_budget: u64,
     /// Every query to the handler ([`crate::udp::SLOW_PATH_ENV`]).
     pub slow_only: bool,
 }
@@ -317,7 +319,8 @@ struct FastState {
     name: WireName,
     key: fast::cache::Key,
     answer: Vec<u8>,
-    cache: fast::AnswerCache,
+    /// `None` when the answer cache is off.
+    cache: Option<fast::AnswerCache>,
 }
 
 thread_local! {
@@ -355,7 +358,7 @@ fn take_queries(
                 name: WireName::new(),
                 key: fast::cache::Key::default(),
                 answer: vec![0; fast::MAX_TCP_ANSWER],
-                cache: fast::AnswerCache::default(),
+                cache: fast::AnswerCache::with_budget(ctx.cache_budget),
             })
         });
         while input.len() - at >= 2 {
@@ -385,21 +388,27 @@ fn take_queries(
                 fast::parse(msg, name)
             };
             let reply = match parsed {
+                // Cookies and NSID over TCP are the handler's: they cost
+                // a task, and TCP clients that send them are few.
+                Some(q) if q.cookie.is_some() || q.nsid => fast::Reply::Slow,
                 Some(mut q) => {
                     q.tcp = true;
-                    fast::set_cache_key(key, &q, answer.len());
-                    let slot = cache.prefetch_slot(key);
-                    let cached = fast::Cached { cache, key, slot };
+                    let cached = cache.as_mut().map(|cache| {
+                        fast::set_cache_key(key, &q, answer.len());
+                        let slot = cache.prefetch_slot(key);
+                        fast::Cached { cache, key, slot }
+                    });
                     let reply = fast::answer_cached(
                         &q,
                         &table,
                         &ctx.events,
                         &mut counts,
-                        Some(cached),
+                        cached,
+                        &[],
                         &mut answer[..],
                     );
                     match reply {
-                        fast::Reply::Ready(len) if q.keepalive && q.edns.is_some() => {
+                        fast::Reply::Ready(len, rrl) if q.keepalive && q.edns.is_some() => {
                             let len = wire::append_edns_option(
                                 answer,
                                 len,
@@ -407,7 +416,7 @@ fn take_queries(
                                 &keepalive,
                             )
                             .unwrap_or(len);
-                            fast::Reply::Ready(len)
+                            fast::Reply::Ready(len, rrl)
                         }
                         other => other,
                     }
@@ -415,7 +424,8 @@ fn take_queries(
                 None => fast::Reply::Slow,
             };
             match reply {
-                fast::Reply::Ready(len) => {
+                // Over TCP nobody is spoofed: no rate limit.
+                fast::Reply::Ready(len, _) => {
                     sizes.record(len);
                     out.extend_from_slice(&(len as u16).to_be_bytes());
                     out.extend_from_slice(&answer[..len]);

@@ -48,6 +48,7 @@ pub fn spawn(
     handler: Handler,
     events: Arc<Events>,
     limits: TcpLimits,
+    cache_budget: u64,
     shutdown: CancellationToken,
 ) -> Arc<Registry> {
     let registry = Arc::new(Registry::new(limits, events.clone()));
@@ -56,6 +57,7 @@ pub fn spawn(
         events,
         registry: registry.clone(),
         limits,
+        cache_budget,
         slow_only: std::env::var_os(crate::udp::SLOW_PATH_ENV).is_some(),
     });
     for listener in listeners {

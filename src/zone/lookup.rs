@@ -55,6 +55,10 @@ pub struct Answer<'z> {
     pub synth: Vec<Record>,
     /// DNSSEC records go in: DO was set and the zone is signed.
     pub dnssec: bool,
+    /// The wildcard the answer was made from, if it was (the first one
+    /// when a chain met several): response rate limiting counts wildcard
+    /// answers as answers for the wildcard's name.
+    pub wildcard: Option<&'z Node>,
 }
 
 impl<'z> Answer<'z> {
@@ -68,6 +72,7 @@ impl<'z> Answer<'z> {
             required_additional: 0,
             synth: Vec::new(),
             dnssec: false,
+            wildcard: None,
         }
     }
 
@@ -246,6 +251,7 @@ impl Zone {
             let step = match self.find(wire, qtype) {
                 Found::Exact(node) => self.answer_node(node, None, wire, qtype, tcp, &mut ans),
                 Found::Wildcard(node, ce) => {
+                    ans.wildcard.get_or_insert(node);
                     let cur = start.current(&owned)?;
                     self.answer_node(node, Some((&cur, ce)), wire, qtype, tcp, &mut ans)
                 }
@@ -491,7 +497,11 @@ impl Zone {
         Some(new_name)
     }
 
-    /// Addresses of in-zone MX, NS and SRV targets (RFC 1035 §3.3.9, RFC 2782).
+    /// Addresses of in-zone MX, NS and SRV targets (RFC 1035 §3.3.9, RFC 2782),
+    /// and with DNSSEC records wanted, their RRSIGs (RFC 4035 §3.1.1: MUST
+    /// when there is room). The signatures go after all the addresses, so
+    /// that when the answer is cut to fit, by whole items from the end, they
+    /// go before any address does.
     fn additional_for<'z>(&'z self, owner: &'z Node, set: &'z RRset, ans: &mut Answer<'z>) {
         let skip = match set.rtype {
             RecordType::MX => 2,
@@ -499,6 +509,7 @@ impl Zone {
             RecordType::SRV => 6,
             _ => return,
         };
+        let first = ans.additional.len();
         for r in owner.rdatas(set) {
             let Some((target, _)) = r.rdata.get(skip..).and_then(WireName::from_wire) else {
                 continue;
@@ -514,6 +525,17 @@ impl Zone {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(a) = node.rrset(t) {
                     ans.push_additional(node, a);
+                }
+            }
+        }
+        if ans.dnssec {
+            let addresses = ans.additional.len();
+            for i in first..addresses {
+                if let Item::Set(node, a) = ans.additional[i]
+                    && !node.is_occluded()
+                    && let Some((sigs, lo, hi)) = node.sigs(a.rtype)
+                {
+                    ans.additional.push(Item::Sigs(node, sigs, lo, hi));
                 }
             }
         }

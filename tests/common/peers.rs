@@ -46,6 +46,8 @@ pub struct Options {
     /// servers whose address must be known before they run (a NOTIFY target
     /// of a server started earlier).
     pub port: Option<u16>,
+    /// More statements for BIND's `options` block (e.g. cookie settings).
+    pub bind_options: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,6 +404,7 @@ impl Bind {
             // BIND waits notify-delay (5 s) after a change by default.
             format!("notify explicit; notify-delay 0; also-notify {{ {targets}}};")
         };
+        let extra = &opts.bind_options;
         let ixfr = if opts.ixfr {
             "ixfr-from-differences yes;"
         } else {
@@ -425,6 +428,7 @@ impl Bind {
     notify-source 127.0.0.1;
     {notify}
     {ixfr}
+    {extra}
 }};
 logging {{ category default {{ default_stderr; }}; category xfer-out {{ default_stderr; }}; }};"#
         )
