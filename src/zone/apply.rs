@@ -520,3 +520,7 @@ impl Rewrite<'_> {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

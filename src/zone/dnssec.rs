@@ -150,6 +150,35 @@ impl Signed {
     }
 }
 
+impl Signed {
+    /// The chain's owners (NSEC keys, or NSEC3 hashes), in order, with the
+    /// owners of the nodes they name: what two snapshots must agree on.
+    #[cfg(test)]
+    pub(super) fn chain_view(&self, zone: &Zone) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match &*self.denial {
+            Denial::None => Vec::new(),
+            Denial::Nsec(owners) => owners
+                .iter()
+                .map(|(k, id)| {
+                    (
+                        k.to_vec(),
+                        zone.nodes.get(*id).owner_wire().to_ascii_lowercase(),
+                    )
+                })
+                .collect(),
+            Denial::Nsec3 { chain, .. } => chain
+                .iter()
+                .map(|(h, id)| {
+                    (
+                        h.to_vec(),
+                        zone.nodes.get(*id).owner_wire().to_ascii_lowercase(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 fn denial_chain(zone: &Zone) -> Denial {
     if zone.apex_node().rrset(RecordType::NSEC).is_some() {
         let mut owners: Vec<(Box<[u8]>, u32)> = zone

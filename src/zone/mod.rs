@@ -805,25 +805,25 @@ impl ZoneBuilder {
         let zone = || origin.to_string();
 
         // Empty non-terminals: every name between an owner and the apex
-        // exists (RFC 4592 §2.2.2), so it gets a node without data. The
-        // first ancestor looked at is the parent: counting it there gives
-        // every node's number of children without another probe.
+        // exists (RFC 4592 §2.2.2), so it gets a node without data. Each
+        // step up looks at the parent of the name below: counting there
+        // gives every node's number of children without another probe.
+        // (Names pushed to `deep` here are not walked again: the walk that
+        // made them made their ancestors and counted them.)
         let mut children = vec![0u32; owners.len()];
         for i in 0..deep.len() {
             let o = owners[deep[i] as usize];
-            let Some(len) = key.read_wire(raw.at(o.offset as usize).owner) else {
+            let owner = &raw.at(o.offset as usize).owner[o.skip as usize..];
+            let Some(len) = key.read_wire(owner) else {
                 continue;
             };
             let k = &key.bytes()[..len];
             let mut at = 0;
-            let mut parent_counted = false;
             for depth in (origin_labels + 1..key.labels()).rev() {
                 at += k[at] as usize + 1;
                 let ancestor = &k[at..];
                 if let Some(id) = index.get(ancestor) {
-                    if !parent_counted {
-                        children[id as usize] += 1;
-                    }
+                    children[id as usize] += 1;
                     break;
                 }
                 let id = owners.len() as u32;
@@ -832,8 +832,7 @@ impl ZoneBuilder {
                     offset: o.offset,
                     skip: at as u8,
                 });
-                children.push(u32::from(!parent_counted));
-                parent_counted = true;
+                children.push(1);
                 if depth > origin_labels + 1 {
                     deep.push(id);
                 }
