@@ -335,32 +335,40 @@ async fn metrics_text(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Respo
             served: s.served,
             signatures_expire: s.signatures_expire_at,
             state: s.state,
+            disk_failures: s.disk_failures,
+            on_disk: s.disk_error.is_none(),
         })
         .collect();
     let text = metrics::render(&samples, d.events());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// 200 when every zone is served from a sound copy that is also on disk;
+/// 503 with every reason otherwise. A copy in service but not on disk (a
+/// failed write, retried with backoff) is a 503 too: the server answers,
+/// but a crash now would bring back an older copy, and an operator must
+/// free the disk.
 async fn health(State(d): State<Arc<Daemon>>) -> Response {
-    let down: Vec<String> = d
-        .refresher()
-        .status()
-        .into_iter()
-        .filter(|s| !s.served || s.serial.is_none())
-        .map(|s| {
-            if s.serial.is_none() {
-                format!("{}: no copy yet", s.zone)
-            } else {
-                format!("{}: expired", s.zone)
-            }
-        })
-        .collect();
-    if down.is_empty() {
+    let mut problems = Vec::new();
+    for s in d.refresher().status() {
+        if s.serial.is_none() {
+            problems.push(format!("{}: no copy yet", s.zone));
+        } else if !s.served {
+            problems.push(format!("{}: not serving ({})", s.zone, s.state));
+        }
+        if let Some(e) = &s.disk_error {
+            problems.push(format!("{}: copy in service not on disk: {e}", s.zone));
+        }
+        if let Some(p) = &s.copy_problem {
+            problems.push(format!("{}: {p}", s.zone));
+        }
+    }
+    if problems.is_empty() {
         (StatusCode::OK, "ok: every zone is serving\n").into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not serving: {}\n", down.join("; ")),
+            format!("degraded: {}\n", problems.join("; ")),
         )
             .into_response()
     }

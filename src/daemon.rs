@@ -21,20 +21,73 @@ use crate::serve::{Handler, QueryOptions};
 use crate::store::{Store, ZoneTable};
 use crate::{tcp, udp};
 
-pub fn init_logging(server: &ServerConfig) {
+/// Sets the log filter of the running process (a reload's `log_level`).
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static LOG_FILTER: std::sync::OnceLock<SetFilter> = std::sync::OnceLock::new();
+
+fn log_filter(level: &str) -> EnvFilter {
     // hickory logs every request at info; per-query logging stays at debug.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},hickory_server=warn", server.log_level)));
+    EnvFilter::new(format!("{level},hickory_server=warn"))
+}
+
+pub fn init_logging(server: &ServerConfig) {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let env_set = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| log_filter(&server.log_level));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = match server.log_format {
+    macro_rules! install {
+        ($builder:expr) => {{
+            let builder = $builder.with_env_filter(filter).with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() && !env_set {
+                // RUST_LOG, when set, wins over the configuration, reloads
+                // included.
+                let set: SetFilter = Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()));
+                let _ = LOG_FILTER.set(set);
+            }
+        }};
+    }
+    match server.log_format {
         // Fields (zone, primary, serial, ...) beside the message at the top
         // level, where log tools look for them.
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => install!(builder.json().flatten_event(true)),
+        LogFormat::Plain => install!(builder),
+    }
+}
+
+/// Applies a new `log_level` to the running process.
+fn set_log_level(level: &str) -> Result<(), String> {
+    match LOG_FILTER.get() {
+        Some(set) => set(log_filter(level)),
+        None => Err("RUST_LOG is set, and it wins over log_level".into()),
+    }
+}
+
+/// The settings a reload cannot apply, by key path, that differ between
+/// `old` and `new`.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (o, n) = (&old.server, &new.server);
+    let mut v = Vec::new();
+    let mut check = |changed: bool, key: &'static str| {
+        if changed {
+            v.push(key);
+        }
     };
+    check(o.listen != n.listen, "server.listen");
+    check(o.data_dir != n.data_dir, "server.data_dir");
+    check(o.control != n.control, "server.control");
+    check(o.control_token != n.control_token, "server.control_token");
+    check(o.log_format != n.log_format, "server.log_format");
+    check(o.udp_workers != n.udp_workers, "server.udp_workers");
+    check(o.tcp != n.tcp, "server.tcp_*");
+    check(o.control_limits != n.control_limits, "server.control_*");
+    check(old.identity != new.identity, "identity");
+    check(old.rrl != new.rrl, "rrl");
+    check(old.cookies != new.cookies, "cookies");
+    check(old.cache != new.cache, "cache");
+    v
 }
 
 /// Everything `check-config` reports: config errors, then each zone file's,
@@ -77,6 +130,8 @@ pub struct Daemon {
     refresher: Arc<Refresher>,
     events: Arc<Events>,
     control_token: Option<String>,
+    /// For what a reload changes in how requests are verified.
+    handler: Handler,
 }
 
 impl Daemon {
@@ -116,20 +171,22 @@ impl Daemon {
     async fn reload_config(&self) -> Result<String, String> {
         let mut current = self.config.lock().await;
         let new = Config::load(&self.config_path).map_err(|e| e.to_string())?;
-        if new.server.listen != current.server.listen
-            || new.server.data_dir != current.server.data_dir
-            || new.server.control != current.server.control
-        {
-            warn!("listen, data_dir and control changes take effect at the next restart");
-        }
-        if new.identity != current.identity
-            || new.rrl != current.rrl
-            || new.cookies != current.cookies
-            || new.cache != current.cache
-        {
+        let pending = restart_only_changes(&current, &new);
+        if !pending.is_empty() {
             warn!(
-                "[identity], [rrl], [cookies] and [cache] changes take effect at the next restart"
+                settings = %pending.join(" "),
+                "these changes take effect at the next restart"
             );
+        }
+        // What verifies and signs: server-side TSIG keys now; the zones'
+        // own keys (SOA queries, transfers in, NOTIFY out) come with their
+        // reconfigured runtimes below.
+        self.handler.set_keys(new.keys.values().cloned().collect());
+        if new.server.log_level != current.server.log_level {
+            match set_log_level(&new.server.log_level) {
+                Ok(()) => info!(log_level = %new.server.log_level, "log level changed"),
+                Err(e) => warn!("log level not changed: {e}"),
+            }
         }
         let now = UnixTime::now();
         let data_dir = current.server.data_dir.clone();
@@ -172,7 +229,7 @@ impl Daemon {
         }
         *current = new;
         let removed: Vec<String> = removed.iter().map(|n| n.to_string()).collect();
-        let report = format!(
+        let mut report = format!(
             "configuration reloaded: {} added [{}], {} removed [{}], {} changed [{}]",
             added.len(),
             added.join(" "),
@@ -181,6 +238,12 @@ impl Daemon {
             changed.len(),
             changed.join(" ")
         );
+        if !pending.is_empty() {
+            report.push_str(&format!(
+                "; not applied until restart: {}",
+                pending.join(" ")
+            ));
+        }
         Ok(report)
     }
 }
@@ -288,6 +351,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store,
         refresher,
         events,
+        handler: handler.clone(),
     });
     // Warnings limited by ratelog report what they suppressed when their
     // second is over, even if no warning of the kind follows.

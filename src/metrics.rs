@@ -571,6 +571,10 @@ pub struct ZoneSample<'a> {
     pub last_contact: Option<u64>,
     pub served: bool,
     pub signatures_expire: Option<u64>,
+    /// Writes of the zone's files that failed since start.
+    pub disk_failures: u64,
+    /// Whether the copy in service is on disk.
+    pub on_disk: bool,
     /// One of [`crate::refresh::STATES`].
     pub state: &'a str,
 }
@@ -671,6 +675,30 @@ pub fn render(zones: &[ZoneSample<'_>], events: &Events) -> String {
             "outpost_zone_serving",
             &[("zone", z.zone)],
             if z.served { 1.0 } else { 0.0 },
+        );
+    }
+    out.header(
+        "outpost_zone_persist_failures_total",
+        "counter",
+        "Writes of the zone's files (zone file, journal, state) that failed since start.",
+    );
+    for z in zones {
+        out.sample(
+            "outpost_zone_persist_failures_total",
+            &[("zone", z.zone)],
+            z.disk_failures as f64,
+        );
+    }
+    out.header(
+        "outpost_zone_persisted",
+        "gauge",
+        "1 when the copy in service is on disk, 0 while a failed write waits to be tried again.",
+    );
+    for z in zones {
+        out.sample(
+            "outpost_zone_persisted",
+            &[("zone", z.zone)],
+            if z.on_disk { 1.0 } else { 0.0 },
         );
     }
     out.header(
@@ -865,9 +893,13 @@ mod tests {
                 served: true,
                 signatures_expire: None,
                 state: "fresh",
+                disk_failures: 2,
+                on_disk: false,
             }],
             &events,
         );
+        assert!(text.contains("outpost_zone_persist_failures_total{zone=\"example.com.\"} 2\n"));
+        assert!(text.contains("outpost_zone_persisted{zone=\"example.com.\"} 0\n"));
         assert!(
             text.contains("outpost_queries_total{zone=\"example.com.\",rcode=\"NOERROR\"} 1\n")
         );

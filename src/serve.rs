@@ -83,7 +83,9 @@ pub struct Handler {
     /// `None` serves the store alone (no NOTIFY, no transfers out).
     refresher: Option<Arc<Refresher>>,
     /// Every configured TSIG key, for verifying signed requests.
-    keys: Vec<Key>,
+    /// Shared by every clone, so that a reload's keys reach every
+    /// listener at once.
+    keys: Arc<arc_swap::ArcSwap<Vec<Key>>>,
     /// One permit per transfer out that may run at once.
     transfer_slots: Arc<Semaphore>,
     max_transfers_out: usize,
@@ -104,7 +106,7 @@ impl Handler {
             events,
             options: Arc::default(),
             refresher: None,
-            keys: Vec::new(),
+            keys: Arc::default(),
             transfer_slots: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_TRANSFERS_OUT)),
             max_transfers_out: crate::config::DEFAULT_MAX_TRANSFERS_OUT,
         }
@@ -129,9 +131,15 @@ impl Handler {
     ) -> Self {
         Handler {
             refresher: Some(refresher),
-            keys,
+            keys: Arc::new(arc_swap::ArcSwap::from_pointee(keys)),
             ..Handler::new(store, events)
         }
+    }
+
+    /// Replaces the keys requests are verified with (a reload): a rotated
+    /// secret stops verifying at once.
+    pub fn set_keys(&self, keys: Vec<Key>) {
+        self.keys.store(Arc::new(keys));
     }
 
     /// Caps the transfers out that run at once; more are refused.
@@ -542,7 +550,7 @@ impl Handler {
                 });
             }
         };
-        match tsig::verify_request(raw, &parsed, &self.keys, tsig::now_secs()) {
+        match tsig::verify_request(raw, &parsed, &self.keys.load(), tsig::now_secs()) {
             Ok(Some(v)) => Ok(Auth {
                 key: Some(v.key.name.clone()),
                 signer: Some(Signer::Stream(StreamSigner::new(&v.key, &v.mac))),

@@ -48,6 +48,9 @@ pub struct Options {
     pub port: Option<u16>,
     /// More statements for BIND's `options` block (e.g. cookie settings).
     pub bind_options: String,
+    /// BIND only: statements for each primary zone's `zone` block (such
+    /// as `allow-update { 127.0.0.1; };` for a dynamic zone).
+    pub bind_zone_options: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,8 +440,9 @@ logging {{ category default {{ default_stderr; }}; category xfer-out {{ default_
             let z = zone.trim_end_matches('.');
             writeln!(
                 c,
-                "zone \"{z}\" {{ type primary; file \"{}\"; }};",
-                zone_file_name(zone)
+                "zone \"{z}\" {{ type primary; file \"{}\"; {} }};",
+                zone_file_name(zone),
+                opts.bind_zone_options
             )
             .unwrap();
         }
