@@ -368,6 +368,9 @@ impl ZoneRuntime {
     /// path reads. Logs the changes.
     fn apply_expiry(&self, now: UnixTime) {
         let mut st = self.lock();
+        if let Some(t) = st.timers.as_mut() {
+            t.expiry_check(now);
+        }
         let Some(t) = st.timers.clone() else {
             self.entry.set_servfail_at(None);
             return;

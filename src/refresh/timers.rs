@@ -425,6 +425,16 @@ impl ZoneTimers {
         }
     }
 
+    /// Once expired, a zone looks for its primaries every few seconds
+    /// (see [`ZoneTimers::attempt_failed`]): at the expiry itself, a retry
+    /// scheduled further out is brought forward to now.
+    pub fn expiry_check(&mut self, now: UnixTime) {
+        let soon = now.saturating_add(quick_retry(self.failures.max(1)));
+        if self.is_expired(now) && self.checking_since.is_none() && self.refresh_due > soon {
+            self.refresh_due = now;
+        }
+    }
+
     pub fn is_expired(&self, now: UnixTime) -> bool {
         self.expire_at.is_some_and(|at| at <= now)
     }
@@ -779,6 +789,15 @@ mod tests {
             assert_eq!(wait, (2u64 << n).min(15 * MIN), "after failure {}", n + 1);
             t = z.next_due(t).unwrap();
         }
+        // An hour-long retry pending when the zone expires is brought
+        // forward to the expiry.
+        let mut y = transferred(soa(1), bounds());
+        let t0 = at(14 * DAY - 60);
+        y.check_started(t0);
+        y.attempt_failed(t0, Jitter::NONE);
+        assert_eq!(y.next_due(t0), Some(at(14 * DAY)));
+        y.expiry_check(at(14 * DAY));
+        assert!(y.check_due(at(14 * DAY)));
         // A NOTIFY with the serial we hold still starts a check at once.
         assert_eq!(z.notify_received(t, Some(1)), NotifyOutcome::CheckNow);
         assert!(z.check_due(t));
