@@ -256,7 +256,7 @@ min_expire = \"1s\"
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("503") && err.contains("example.com.: expired"),
+        err.contains("503") && err.contains("example.com.: not serving (expired)"),
         "{err}"
     );
     let m = request(control, "GET", "/metrics", Some(token)).unwrap();
