@@ -13,8 +13,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use common::dns::{Q, query};
-use common::outpost::Outpost;
+use common::outpost::{Outpost, metric};
 use common::peers::{Bind, Options, free_port, soa_serial};
+use common::wait_until;
 use outpost::control::request;
 
 const ZONE: &str = "example.com.";
@@ -45,24 +46,6 @@ fn get_json(addr: SocketAddr, path: &str, token: Option<&str>) -> serde_json::Va
 fn zone_status(addr: SocketAddr, token: Option<&str>) -> serde_json::Value {
     let v = get_json(addr, "/status", token);
     v["zones"][0].clone()
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not within {within:?}");
-}
-
-fn metric(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Status, metrics and health through a transfer, an outage and an expiry.

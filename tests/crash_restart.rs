@@ -17,15 +17,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use common::comparable;
 use common::fakeprimary::FakePrimary;
-use common::outpost::Outpost;
+use common::outpost::{DataPaths, Outpost};
 use common::peers::{free_port, soa_serial};
 use outpost::persist::{ZoneState, load_state};
 use outpost::rr;
@@ -104,46 +103,6 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-struct Paths {
-    zones: PathBuf,
-    states: PathBuf,
-    zone_file: PathBuf,
-    state_file: PathBuf,
-}
-
-impl Paths {
-    fn new(dir: &Path) -> Paths {
-        let data = dir.join("data");
-        Paths {
-            zone_file: data.join("zones/example.com.zone"),
-            state_file: data.join("state/example.com.json"),
-            zones: data.join("zones"),
-            states: data.join("state"),
-        }
-    }
-
-    /// Temp files in both directories.
-    fn temp_files(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for dir in [&self.zones, &self.states] {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for e in entries {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                if name.contains(".outpost-tmp-") {
-                    out.push(name);
-                }
-            }
-        }
-        out
-    }
-
-    fn zone_inode(&self) -> Option<u64> {
-        std::fs::metadata(&self.zone_file).ok().map(|m| m.ino())
-    }
-}
-
 /// What is on disk after a kill, checked against the versions it may be.
 struct OnDisk {
     serial: u32,
@@ -183,7 +142,7 @@ impl Versions {
 /// to the zone file or to `old`, and its expiry is last_contact + EXPIRE
 /// with a contact no later than the kill.
 fn check_disk(
-    paths: &Paths,
+    paths: &DataPaths,
     versions: &mut Versions,
     old: Option<&OnDisk>,
     new: u32,
@@ -295,21 +254,6 @@ primaries = [\"PRIMARY\"]
     .to_string()
 }
 
-fn wait_for(what: &str, within: Duration, outpost: &mut Outpost, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        if let Ok(Some(status)) = outpost.child.try_wait() {
-            panic!("outpost exited with {status}: {}", outpost.log_text());
-        }
-        assert!(
-            start.elapsed() < within,
-            "{what}: not within {within:?}: {}",
-            outpost.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Polls the restarted server every few milliseconds (a datagram sent
 /// before the socket is bound is lost) and returns the serial of its first
 /// answer and when it came.
@@ -367,7 +311,7 @@ fn restart(
     dir: &Path,
     config: &str,
     port: u16,
-    paths: &Paths,
+    paths: &DataPaths,
     disk: Option<&OnDisk>,
 ) -> (Outpost, Duration) {
     let started = Instant::now();
@@ -417,7 +361,7 @@ fn restart(
 fn kill_9_during_transfer_and_persist() {
     let test_start = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths::new(dir.path());
+    let paths = DataPaths::new(dir.path(), ZONE);
     let mut versions = Versions(BTreeMap::new());
     let primary = FakePrimary::start(&zone_name(), big_zone(FIRST_SERIAL));
     primary.set_records_per_message(1000);
@@ -428,15 +372,13 @@ fn kill_9_during_transfer_and_persist() {
     let (mut outpost, _) = restart(dir.path(), &config, port, &paths, None);
     let axfr_at = primary.wait_axfr_queries(1, Duration::from_secs(20));
     let long = Duration::from_secs(120);
-    wait_for("zone temp file", long, &mut outpost, || {
+    outpost.wait_for("zone temp file", long, || {
         paths.temp_files().iter().any(|t| t.contains(".zone."))
     });
     let temp_at = Instant::now();
-    wait_for("zone file", long, &mut outpost, || {
-        paths.zone_inode().is_some()
-    });
+    outpost.wait_for("zone file", long, || paths.zone_inode().is_some());
     let renamed_at = Instant::now();
-    wait_for("state file", long, &mut outpost, || {
+    outpost.wait_for("state file", long, || {
         load_state(&paths.state_file, &zone_name())
             .ok()
             .flatten()
@@ -476,7 +418,7 @@ fn kill_9_during_transfer_and_persist() {
                 std::thread::sleep(delay.saturating_sub(axfr_at.elapsed()));
             }
             1 => {
-                wait_for("zone temp file", long, &mut outpost, || {
+                outpost.wait_for("zone temp file", long, || {
                     paths.temp_files().iter().any(|t| t.contains(".zone."))
                 });
                 // Short of the whole measured write, which may run faster
@@ -484,9 +426,7 @@ fn kill_9_during_transfer_and_persist() {
                 std::thread::sleep(write.mul_f64(0.8 * rand::random::<f64>()));
             }
             _ => {
-                wait_for("zone file rename", long, &mut outpost, || {
-                    paths.zone_inode() != inode
-                });
+                outpost.wait_for("zone file rename", long, || paths.zone_inode() != inode);
             }
         }
         outpost.kill9();
@@ -509,10 +449,10 @@ fn kill_9_during_transfer_and_persist() {
     let (mut outpost, ready) = restart(dir.path(), &config, port, &paths, Some(&disk));
     ready_times.push(ready);
     let addr = outpost.addr;
-    wait_for("newest serial served", long, &mut outpost, || {
+    outpost.wait_for("newest serial served", long, || {
         soa_serial(addr, ZONE) == Some(newest)
     });
-    wait_for("state of the newest serial", long, &mut outpost, || {
+    outpost.wait_for("state of the newest serial", long, || {
         load_state(&paths.state_file, &zone_name())
             .ok()
             .flatten()

@@ -21,6 +21,7 @@ use common::dns::{Q, query};
 use common::fakeprimary::{Behaviour, FakePrimary, RCODE_REFUSED, RCODE_SERVFAIL, records_of};
 use common::outpost::Outpost;
 use common::peers::soa_serial;
+use common::wait_until;
 use outpost::persist::ZoneState;
 
 const ZONE: &str = "example.com.";
@@ -123,14 +124,6 @@ fn wait_log_line(outpost: &Outpost, needles: &[&str], within: Duration) -> Strin
             "no log line with {needles:?} within {within:?}:\n{log}"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

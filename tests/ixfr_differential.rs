@@ -10,19 +10,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::Name;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::outpost::{Outpost, secondary_config};
-use common::peers::{Bind, Options, free_port, need, soa_serial};
-use outpost::canonical;
-use outpost::zone::Limits;
+use common::peers::{Bind, Options, free_port, nsupdate, soa_serial};
+use common::xfr::{WireRr, axfr_set, rr_text};
 
 const ZONE: &str = "example.com.";
 const STEPS: usize = 40;
@@ -39,50 +35,6 @@ mail IN A 192.0.2.25
 txt IN TXT \"Hello\"
 "
     .into()
-}
-
-/// A record as both sides must agree on it: lowercase owner, type, TTL,
-/// canonical RDATA (numbers and strings exact).
-type Rr = (Vec<u8>, u16, u32, Vec<u8>);
-
-fn transfer(addr: SocketAddr) -> BTreeSet<Rr> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = rt
-        .block_on(outpost::xfr::client::axfr(
-            addr,
-            &Name::from_ascii(ZONE).unwrap(),
-            None,
-            Limits::default(),
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .unwrap_or_else(|e| panic!("AXFR from {addr}: {e}"));
-    r.records
-        .raw()
-        .iter()
-        .map(|r| {
-            (
-                r.owner.to_ascii_lowercase(),
-                r.rtype,
-                r.ttl,
-                canonical::rdata_key(r.rtype, r.rdata).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn text(r: &Rr) -> String {
-    let owner = outpost::zone::raw::name_from_wire(&r.0);
-    let rtype = hickory_proto::rr::RecordType::from(r.1);
-    format!(
-        "{owner} {} {} {}",
-        r.2,
-        outpost::zonefile::type_to_text(rtype),
-        outpost::zonefile::rdata_to_text(rtype, &r.3)
-    )
 }
 
 fn spell(rng: &mut StdRng, s: &str) -> String {
@@ -126,11 +78,11 @@ fn owner(rng: &mut StdRng) -> String {
 }
 
 /// One random change as `nsupdate` commands, given the zone as it is.
-fn step(rng: &mut StdRng, zone: &BTreeSet<Rr>) -> (String, String) {
+fn step(rng: &mut StdRng, zone: &BTreeSet<WireRr>) -> (String, String) {
     // Records a change may delete: not the SOA, not the apex NS, not the
     // name server's address (BIND refuses to leave an in-zone NS without
     // one).
-    let deletable: Vec<&Rr> = zone
+    let deletable: Vec<&WireRr> = zone
         .iter()
         .filter(|r| {
             r.1 != 6
@@ -257,33 +209,6 @@ fn step(rng: &mut StdRng, zone: &BTreeSet<Rr>) -> (String, String) {
     }
 }
 
-fn nsupdate(server: SocketAddr, commands: &str) {
-    let tool = need("nsupdate", "bind9-dnsutils");
-    let script = format!(
-        "server {} {}\nzone {ZONE}\n{commands}\nsend\n",
-        server.ip(),
-        server.port()
-    );
-    let mut child = Command::new(tool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nsupdate failed:\n{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn random_updates_reach_outpost_by_ixfr_exactly() {
     let seed: u64 = std::env::var("OUTPOST_IXFR_SEED")
@@ -313,10 +238,10 @@ fn random_updates_reach_outpost_by_ixfr_exactly() {
 
     let mut history = Vec::new();
     for i in 0..STEPS {
-        let before = transfer(bind.addr());
+        let before = axfr_set(bind.addr(), ZONE);
         let (kind, commands) = step(&mut rng, &before);
         history.push(format!("step {i} ({kind}):\n{commands}"));
-        nsupdate(bind.addr(), &commands);
+        nsupdate(bind.addr(), ZONE, &commands);
         let want = soa_serial(bind.addr(), ZONE).unwrap();
         let start = Instant::now();
         while soa_serial(op.addr, ZONE) != Some(want) {
@@ -328,10 +253,10 @@ fn random_updates_reach_outpost_by_ixfr_exactly() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let (primary, secondary) = (transfer(bind.addr()), transfer(op.addr));
+        let (primary, secondary) = (axfr_set(bind.addr(), ZONE), axfr_set(op.addr, ZONE));
         if primary != secondary {
-            let only_p: Vec<String> = primary.difference(&secondary).map(text).collect();
-            let only_s: Vec<String> = secondary.difference(&primary).map(text).collect();
+            let only_p: Vec<String> = primary.difference(&secondary).map(rr_text).collect();
+            let only_s: Vec<String> = secondary.difference(&primary).map(rr_text).collect();
             panic!(
                 "seed {seed}, step {i}: zones differ\nonly at BIND: {only_p:#?}\nonly at Outpost: {only_s:#?}\nsteps:\n{}",
                 history.join("\n")
@@ -347,7 +272,7 @@ fn random_updates_reach_outpost_by_ixfr_exactly() {
         "only {ixfrs} of {STEPS} changes came by IXFR:\n{log}"
     );
     // And the copy on disk, zone file plus journal, is what was served.
-    let served = transfer(op.addr);
+    let served = axfr_set(op.addr, ZONE);
     drop(op);
     drop(bind);
     let cfg_down = secondary_config(
@@ -361,5 +286,5 @@ fn random_updates_reach_outpost_by_ixfr_exactly() {
         assert!(start.elapsed() < Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(transfer(op.addr), served, "after a restart from disk");
+    assert_eq!(axfr_set(op.addr, ZONE), served, "after a restart from disk");
 }

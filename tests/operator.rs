@@ -10,15 +10,16 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
 use common::TestZone;
 use common::dns::{Q, build_query, exchange_timeout};
 use common::fakeprimary::{FakePrimary, records_of};
-use common::outpost::Outpost;
+use common::outpost::{Outpost, metric};
 use common::peers::{Bind, Options, free_port, soa_serial};
+use common::wait_until;
 use outpost::control::request;
 
 fn outpost_bin() -> Command {
@@ -26,17 +27,6 @@ fn outpost_bin() -> Command {
     c.env_remove("CREDENTIALS_DIRECTORY")
         .env_remove("OUTPOST_CONTROL_TOKEN");
     c
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not within {within:?}");
 }
 
 fn zone_text(origin: &str, serial: u32, expire: u32) -> String {
@@ -61,16 +51,6 @@ fn zone_state(control: SocketAddr, zone: &str) -> String {
         .find(|z| z["zone"] == zone)
         .map(|z| z["state"].as_str().unwrap_or("").to_string())
         .unwrap_or_default()
-}
-
-fn metric(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| match v {
-            "+Inf" => Some(f64::INFINITY),
-            v => v.parse().ok(),
-        })
 }
 
 /// Headless Chromium with a fresh profile, no network beyond the page.

@@ -13,8 +13,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use common::dns::{Q, query};
-use common::outpost::{Outpost, key_block};
+use common::outpost::{Outpost, health, key_block};
 use common::peers::{Bind, Options, free_port, soa_serial};
+use common::wait_until;
 use outpost::control::request;
 use outpost::tsig::{self, Algorithm, Key};
 use outpost::zone::Limits;
@@ -66,21 +67,6 @@ fn rcode(addr: SocketAddr) -> ResponseCode {
     query(addr, ZONE, RecordType::MX, Q::udp())
         .metadata
         .response_code
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn health(control: SocketAddr) -> String {
-    request(control, "GET", "/health", None).unwrap_or_else(|e| e.to_string())
 }
 
 fn reload(control: SocketAddr) -> String {

@@ -7,10 +7,12 @@ pub mod fakeprimary;
 pub mod outpost;
 pub mod peers;
 pub mod procstat;
+pub mod xfr;
 
 use ::outpost::rr;
 use ::outpost::wire::put_name;
 use hickory_proto::rr::{Name, Record, RecordType};
+use std::time::{Duration, Instant};
 
 /// A zone built in code: its master-file text and the exact records a
 /// transfer must yield, made from the same data so they cannot drift apart.
@@ -168,4 +170,17 @@ pub fn comparable(records: &[Record]) -> Vec<(String, u16, u32, Vec<u8>)> {
         .collect();
     v.sort();
     v
+}
+
+/// Polls `f` every 20 ms until it holds; panics naming `what` after
+/// `within`. Returns how long it took.
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,6 +86,23 @@ impl Outpost {
         );
     }
 
+    /// Polls `cond` every millisecond until it holds; panics naming `what`
+    /// after `within`, or at once if the server exits.
+    pub fn wait_for(&mut self, what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("outpost exited with {status}: {}", self.log_text());
+            }
+            assert!(
+                start.elapsed() < within,
+                "{what}: not within {within:?}: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -154,4 +172,62 @@ name = \"example.com\"
 primaries = [\"{primary}\"]
 {key_ref}{zone_extra}"
     )
+}
+
+/// `GET /health` of the control endpoint at `control`: the body, or the
+/// error (which carries the status code) as text.
+pub fn health(control: SocketAddr) -> String {
+    outpost::control::request(control, "GET", "/health", None).unwrap_or_else(|e| e.to_string())
+}
+
+/// The value of the first metric line starting with `line_prefix`.
+pub fn metric(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| match v {
+            "+Inf" => Some(f64::INFINITY),
+            v => v.parse().ok(),
+        })
+}
+
+/// One zone's files in an Outpost directory (its `data_dir` being
+/// `{dir}/data`), and the temp files that writes leave beside them.
+pub struct DataPaths {
+    pub zone_file: PathBuf,
+    pub state_file: PathBuf,
+    pub journal_file: PathBuf,
+}
+
+impl DataPaths {
+    pub fn new(dir: &Path, zone: &str) -> DataPaths {
+        let name = hickory_proto::rr::Name::from_ascii(zone).unwrap();
+        let p = outpost::persist::ZonePaths::new(&dir.join("data"), &name);
+        DataPaths {
+            zone_file: p.zone_file,
+            state_file: p.state_file,
+            journal_file: p.journal_file,
+        }
+    }
+
+    /// Temp files in the zone, state and journal directories.
+    pub fn temp_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for file in [&self.zone_file, &self.state_file, &self.journal_file] {
+            let Ok(entries) = std::fs::read_dir(file.parent().unwrap()) else {
+                continue;
+            };
+            for e in entries {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                if name.contains(".outpost-tmp-") {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn zone_inode(&self) -> Option<u64> {
+        std::fs::metadata(&self.zone_file).ok().map(|m| m.ino())
+    }
 }

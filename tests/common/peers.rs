@@ -703,3 +703,33 @@ remote-control:
         s
     }
 }
+
+/// Sends `commands` (`update add ...` lines) to `server` as one dynamic
+/// update of `zone` with `nsupdate`; panics if it is not accepted.
+pub fn nsupdate(server: SocketAddr, zone: &str, commands: &str) {
+    use std::io::Write;
+    let tool = need("nsupdate", "bind9-dnsutils");
+    let script = format!(
+        "server {} {}\nzone {zone}\n{commands}\nsend\n",
+        server.ip(),
+        server.port()
+    );
+    let mut child = Command::new(tool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nsupdate failed:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
