@@ -36,7 +36,13 @@ pub fn init_logging(server: &ServerConfig) {
     let filter = from_env.unwrap_or_else(|| log_filter(&server.log_level));
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a file on a full disk,
+        // or past the file size limit) is dropped. With this left on,
+        // tracing-subscriber reports the failure with `eprintln!`, which
+        // panics when stderr fails too: the task that logged dies, e.g. a
+        // refresh between putting a copy in service and writing it to disk.
+        .log_internal_errors(false);
     macro_rules! install {
         ($builder:expr) => {{
             let builder = $builder.with_env_filter(filter).with_filter_reloading();

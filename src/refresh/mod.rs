@@ -141,8 +141,9 @@ struct ZoneRuntimeState {
     no_copy_due: UnixTime,
     /// Failed attempts of a zone with no copy, for its backoff.
     no_copy_failures: u32,
-    /// The copy loaded from disk failed its integrity check and is served
-    /// anyway (`on_damaged_copy = "serve"`): why.
+    /// The copy loaded from disk failed its integrity check: why. Kept
+    /// until a transfer replaces it, whether the damaged copy is served
+    /// (`on_damaged_copy = "serve"`) or not.
     copy_problem: Option<String>,
 }
 
@@ -183,7 +184,9 @@ pub struct ZoneStatus {
     pub disk_error: Option<String>,
     /// Writes of this zone's files that failed since start.
     pub disk_failures: u64,
-    /// Set while the copy served is one that failed its integrity check.
+    /// Set while the copy on disk that failed its integrity check has not
+    /// been replaced by a transfer, served (`on_damaged_copy = "serve"`)
+    /// or not.
     pub copy_problem: Option<String>,
 }
 
@@ -257,7 +260,10 @@ impl ZoneRuntime {
                             format!("copy on disk failed its integrity check ({why}): {what}");
                         error!(zone = %config.name, file = %paths.zone_file.display(), "{msg}");
                         state.last_error = Some(msg.clone());
-                        serve.then(|| state.copy_problem = Some(msg));
+                        // Refused too: last_error is overwritten by the
+                        // next failed check, and status and health would
+                        // then only say "no copy yet", hiding why.
+                        state.copy_problem = Some(msg);
                         serve
                     }
                 };
@@ -825,7 +831,11 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     let now = UnixTime::now();
     let (our_serial, has_copy, from_seed, force) = {
         let mut st = zone.lock();
-        let force = std::mem::take(&mut st.force_axfr);
+        // A damaged copy from disk is replaced by a whole transfer, however
+        // many checks fail first: the one-shot flag alone would be spent by
+        // a check while the primary is down, and a primary back with the
+        // same serial would then leave the damaged copy in service for good.
+        let force = std::mem::take(&mut st.force_axfr) || st.copy_problem.is_some();
         match st.timers.as_mut() {
             Some(t) => {
                 t.check_started(now);
