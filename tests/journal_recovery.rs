@@ -703,23 +703,10 @@ fn limit_file_size(pid: u32, limit: &str) {
     );
 }
 
-/// Limits Outpost's file size to a little more than its journal holds,
-/// makes a change at the primary and waits until Outpost serves it, with
-/// its journal append failed: checks status, health, metrics, and that
-/// the state file stays behind. Returns the new serial.
-fn fail_next_append(
-    op: &mut Outpost,
-    paths: &DataPaths,
-    published: &mut Published,
-    control: SocketAddr,
-) -> u32 {
-    let before = state(paths).unwrap().serial;
-    let journal = file_len(&paths.journal_file);
-    assert!(journal > 0);
-    // Room for a few octets of the entry: the append is cut, as a full
-    // disk would cut it.
-    limit_file_size(op.child.id(), &(journal + 10).to_string());
-    let serial = published.update();
+/// Waits until Outpost serves `serial` with a write of it failed, and
+/// checks that status, health and metrics say the copy is not on disk
+/// (and that the failure did not end the process).
+fn assert_not_on_disk(op: &mut Outpost, control: SocketAddr, serial: u32) -> String {
     wait_serial(op, serial, Duration::from_secs(10));
     op.wait_for("disk error in status", Duration::from_secs(5), || {
         !zone_status(control)["disk_error"].is_null()
@@ -747,9 +734,31 @@ fn fail_next_append(
         Some(0.0),
         "{m}"
     );
-    // Still running (SIGXFSZ does not kill it), and the state file is not
-    // ahead of the files.
+    // SIGXFSZ does not end it.
     assert!(op.child.try_wait().unwrap().is_none());
+    s["disk_error"].as_str().unwrap().to_string()
+}
+
+/// Limits Outpost's file size to a little more than its journal holds,
+/// makes a change at the primary and checks that Outpost serves it with
+/// its journal append failed, the state file staying behind. Returns the
+/// new serial.
+fn fail_next_append(
+    op: &mut Outpost,
+    paths: &DataPaths,
+    published: &mut Published,
+    control: SocketAddr,
+) -> u32 {
+    let before = state(paths).unwrap().serial;
+    let journal = file_len(&paths.journal_file);
+    assert!(journal > 0);
+    // Room for a few octets of the entry: the append is cut, as a full
+    // disk would cut it.
+    limit_file_size(op.child.id(), &(journal + 10).to_string());
+    let serial = published.update();
+    let error = assert_not_on_disk(op, control, serial);
+    assert!(error.contains(".jnl"), "{error}");
+    // The state file is not ahead of the files.
     assert_eq!(state(paths).unwrap().serial, before);
     serial
 }
@@ -759,7 +768,9 @@ fn fail_next_append(
 /// stays with the files, and status, health and metrics say the copy is
 /// not on disk. Killed then, the restart serves the version on disk,
 /// record for record. Lifting the limit, the retry (5 s after the failure)
-/// writes the copy and health is 200 again; a restart then serves it.
+/// writes the copy and health is 200 again; a restart then serves it. And
+/// when the journal append succeeds but the compaction's zone file write
+/// fails, the same is reported, and a restart serves the journaled copy.
 #[test]
 fn a_failed_write_leaves_consistent_files_and_is_retried() {
     let port = free_port();
@@ -830,6 +841,29 @@ fn a_failed_write_leaves_consistent_files_and_is_retried() {
         &axfr_set(op.addr, ZONE),
         &published.version(s4),
         "after the retry",
+    );
+    drop(op);
+
+    // Room for the journal (a new epoch since the whole write) and the
+    // state file, not for the zone file the compaction writes.
+    let sync = config(&primary.to_string(), control, "zonefile_sync = \"1s\"\n");
+    let mut op = Outpost::start_on(dir.path(), &sync, port);
+    op.wait_ready(ZONE, READY);
+    let limit = 1024;
+    assert!(file_len(&paths.zone_file) > limit && file_len(&paths.journal_file) < limit / 2);
+    limit_file_size(op.child.id(), &limit.to_string());
+    let s5 = published.update();
+    let error = assert_not_on_disk(&mut op, control, s5);
+    assert!(error.contains(".zone"), "{error}");
+    assert_eq!(state(&paths).unwrap().serial, s5, "journaled");
+    assert_eq!(trailer_serial(&paths), Some(s4));
+    op.kill9();
+    let (op, served, _) = restart_from_disk(dir.path(), &down, port);
+    assert_eq!(served, s5);
+    assert_same(
+        &axfr_set(op.addr, ZONE),
+        &published.version(s5),
+        "journaled, its compaction failed",
     );
 }
 
