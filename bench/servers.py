@@ -220,13 +220,17 @@ def _write(path, text):
 class Bind(Server):
     """The primary: serves the generated zone, transfers to 127.0.0.1."""
 
-    def __init__(self, workdir, zonefile):
+    def __init__(self, workdir, zonefile, dynamic=False):
         super().__init__("BIND", workdir)
         self.zonefile = zonefile
+        # dynamic: the zone takes UPDATE from 127.0.0.1 (nsupdate) and keeps
+        # its differences for IXFR out (--ixfr).
+        self.dynamic = dynamic
 
     def command(self):
         d = self.dir
         conf = os.path.join(d, "named.conf")
+        update = " allow-update { 127.0.0.1; };" if self.dynamic else ""
         _write(conf, f"""options {{
     directory "{d}";
     pid-file "{d}/named.pid";
@@ -242,7 +246,7 @@ class Bind(Server):
     transfers-out 20;
 }};
 logging {{ category default {{ default_stderr; }}; }};
-zone "{ZONE}" {{ type primary; file "{self.zonefile}"; }};
+zone "{ZONE}" {{ type primary; file "{self.zonefile}";{update} }};
 """)
         # -g: foreground, log to stderr, no privilege drop.
         return [need("named", "bind9"), "-g", "-c", conf]
@@ -252,15 +256,20 @@ zone "{ZONE}" {{ type primary; file "{self.zonefile}"; }};
 
 
 class Knot(Server):
-    def __init__(self, workdir, primary_port, threads=1, cpu=None):
+    """persist: keep changes in the journal and write the zone file every
+    10 minutes (Outpost's default `zonefile_sync`), instead of holding the
+    zone in memory only."""
+
+    def __init__(self, workdir, primary_port, threads=1, cpu=None, persist=False):
         super().__init__("Knot", workdir, threads, cpu)
         self.primary_port = primary_port
+        self.persist = persist
 
     def command(self):
         d = self.dir
         conf = os.path.join(d, "knot.conf")
-        # Secondary held in memory only: no zone file written back, no
-        # journal, like Outpost's and NSD's in-memory serving.
+        # Without persist: held in memory only, no zone file written back,
+        # no journal.
         _write(conf, f"""server:
     rundir: "{d}"
     listen: 127.0.0.1@{self.port}
@@ -284,9 +293,9 @@ acl:
 template:
   - id: default
     storage: "{d}"
-    zonefile-sync: -1
+    zonefile-sync: {600 if self.persist else -1}
     zonefile-load: none
-    journal-content: none
+    journal-content: {"changes" if self.persist else "none"}
     semantic-checks: off
 zone:
   - domain: {ZONE}
@@ -301,9 +310,13 @@ zone:
 
 
 class Nsd(Server):
-    def __init__(self, workdir, primary_port, threads=1, cpu=None):
+    """persist: write the zone file every 10 minutes (`zonefiles-write`,
+    as Outpost's default `zonefile_sync`) instead of never."""
+
+    def __init__(self, workdir, primary_port, threads=1, cpu=None, persist=False):
         super().__init__("NSD", workdir, threads, cpu)
         self.primary_port = primary_port
+        self.persist = persist
         self.pidfile = os.path.join(self.dir, "nsd.pid")
         self.extra_logs = [os.path.join(self.dir, "nsd.log")]
 
@@ -330,7 +343,7 @@ class Nsd(Server):
     xfrdir: "{d}"
     logfile: "{d}/nsd.log"
     verbosity: 1
-    zonefiles-write: 0
+    zonefiles-write: {600 if self.persist else 0}
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
 remote-control:

@@ -54,6 +54,15 @@ def udp_soa_query(port, zone, flags=0, timeout=0.2):
     return qid, msg
 
 
+def send_notify(port, zone):
+    """One NOTIFY (opcode 4, AA) for `zone` to 127.0.0.1:`port`, as a
+    primary sends after a change; the reply is not awaited."""
+    qid = random.randrange(65536)
+    msg = struct.pack(">HHHHHH", qid, 0x2400, 1, 0, 0, 0) + _encode_name(zone) + struct.pack(">HH", 6, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(msg, ("127.0.0.1", port))
+
+
 def tcp_soa_query(port, zone, flags=0, timeout=0.5):
     """One SOA query over TCP (2-octet framing): the query's ID and the
     reply, or None."""
