@@ -2,9 +2,7 @@
 //! into messages by 2-octet lengths, as over TCP) for an AXFR and an IXFR
 //! of example.com.: a zone, diffs or an error, never a panic.
 //!
-//! IXFR application against a model (the applied diffs must equal the new
-//! full zone) is the lead's target, to be added beside this one as
-//! `ixfr_apply`.
+//! Applying IXFR differences against a model is `ixfr_apply`'s.
 #![no_main]
 
 use hickory_proto::rr::Name;

@@ -521,6 +521,97 @@ impl Rewrite<'_> {
     }
 }
 
+/// An RRset of a [`Structure`]: type, and (TTL, RDATA) sorted.
+type RrsetView = (u16, Vec<(u32, Vec<u8>)>);
+
+/// One name of a [`Structure`]: key, flags, child count, RRsets by type.
+type NodeView = (Vec<u8>, u8, u32, Vec<RrsetView>);
+
+/// Everything two snapshots of the same records must agree on, name by
+/// name: records, empty non-terminals, cuts and what they hide, child
+/// counts, counts and sizes, signature times and the denial chain. What
+/// the property tests of applying differences and the `ixfr_apply` fuzz
+/// target compare; not an interface.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Structure {
+    nodes: Vec<NodeView>,
+    record_count: usize,
+    wire_size: usize,
+    times: (u32, Option<u32>),
+    chain: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Zone {
+    /// This snapshot's [`Structure`] (tests and fuzzing).
+    #[doc(hidden)]
+    pub fn structure(&self) -> Structure {
+        use super::{CNAME, NSEC3_ONLY};
+        let mut nodes = Vec::new();
+        for (key, id) in self.index.iter() {
+            let node = self.nodes.get(id);
+            let mut sets: Vec<RrsetView> = node
+                .rrsets()
+                .iter()
+                .map(|s| {
+                    let mut rs: Vec<(u32, Vec<u8>)> =
+                        node.rdatas(s).map(|r| (r.ttl, r.rdata.to_vec())).collect();
+                    rs.sort();
+                    (u16::from(s.rtype), rs)
+                })
+                .collect();
+            sets.sort();
+            let flags = node.flags & (CUT | DNAME | CNAME | OCCLUDED | NSEC3_ONLY);
+            nodes.push((key.to_vec(), flags, node.children, sets));
+        }
+        nodes.sort();
+        let chain = self
+            .signed
+            .as_ref()
+            .map(|s| s.chain_view(self))
+            .unwrap_or_default();
+        Structure {
+            nodes,
+            record_count: self.record_count(),
+            wire_size: self.wire_size(),
+            times: (self.serial(), self.earliest_sig_expiration),
+            chain,
+        }
+    }
+}
+
+impl Structure {
+    /// Where `self` (applied) and `want` (built) first differ, in words;
+    /// `None` when they agree.
+    pub fn difference(&self, want: &Structure) -> Option<String> {
+        if self == want {
+            return None;
+        }
+        let name = |k: &[u8]| raw::name_from_wire(k).to_string();
+        let ka: Vec<_> = self.nodes.iter().map(|n| &n.0).collect();
+        let kb: Vec<_> = want.nodes.iter().map(|n| &n.0).collect();
+        if let Some(k) = ka.iter().find(|k| !kb.contains(k)) {
+            return Some(format!("{} only in the applied zone", name(k)));
+        }
+        if let Some(k) = kb.iter().find(|k| !ka.contains(k)) {
+            return Some(format!("{} missing from the applied zone", name(k)));
+        }
+        if let Some((x, y)) = self.nodes.iter().zip(&want.nodes).find(|(x, y)| x != y) {
+            return Some(format!(
+                "{}: applied (flags, children, sets) {:?}\n  built {:?}",
+                name(&x.0),
+                (x.1, x.2, &x.3),
+                (y.1, y.2, &y.3),
+            ));
+        }
+        Some(format!(
+            "totals differ: applied {:?}, built {:?}",
+            (self.record_count, self.wire_size, self.times, &self.chain),
+            (want.record_count, want.wire_size, want.times, &want.chain),
+        ))
+    }
+}
+
 #[cfg(test)]
 #[path = "apply_tests.rs"]
 mod tests;

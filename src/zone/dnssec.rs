@@ -153,7 +153,6 @@ impl Signed {
 impl Signed {
     /// The chain's owners (NSEC keys, or NSEC3 hashes), in order, with the
     /// owners of the nodes they name: what two snapshots must agree on.
-    #[cfg(test)]
     pub(super) fn chain_view(&self, zone: &Zone) -> Vec<(Vec<u8>, Vec<u8>)> {
         match &*self.denial {
             Denial::None => Vec::new(),
@@ -195,21 +194,26 @@ fn denial_chain(zone: &Zone) -> Denial {
 }
 
 /// The NSEC3 chain named by the apex NSEC3PARAM (RFC 5155 §7.2: the one
-/// used for answers), or by the first NSEC3 record when there is none.
+/// used for answers), or, when there is none, by the NSEC3 record with the
+/// lowest owner hash. Of several NSEC3PARAMs, the lowest RDATA names it.
+/// Neither choice depends on the order the records came in: the name
+/// index iterates in an order of its own, different in every snapshot, and
+/// a snapshot made by applying differences keeps its predecessor's chain,
+/// which must be the one a build of the same records finds.
 fn nsec3_chain(zone: &Zone) -> Denial {
-    let from_param = zone
-        .apex_node()
-        .rrset(RecordType::NSEC3PARAM)
-        .and_then(|s| {
-            zone.apex_node()
-                .rdatas(s)
-                .filter_map(|r| Params::from_rdata(r.rdata))
-                .find(|(p, flags, _)| p.algorithm == nsec3::SHA1 && *flags == 0)
-                .map(|(p, _, _)| p)
-        });
+    let sha1 =
+        |rdata: &[u8]| Params::from_rdata(rdata).filter(|(p, _, _)| p.algorithm == nsec3::SHA1);
+    let apex = zone.apex_node();
+    let from_param = apex.rrset(RecordType::NSEC3PARAM).and_then(|s| {
+        apex.rdatas(s)
+            .filter(|r| sha1(r.rdata).is_some_and(|(_, flags, _)| flags == 0))
+            .min_by(|a, b| a.rdata.cmp(b.rdata))
+            .and_then(|r| sha1(r.rdata))
+            .map(|(p, _, _)| p)
+    });
     let owner_labels = zone.origin_labels + 1;
-    let mut params = from_param;
-    let mut chain = Vec::new();
+    // Every SHA-1 NSEC3 record at a hashed owner: (hash, node, parameters).
+    let mut members = Vec::new();
     for (key, id) in zone.index.iter() {
         let node = zone.nodes.get(id);
         let Some(set) = node.rrset(RecordType::NSEC3) else {
@@ -218,32 +222,36 @@ fn nsec3_chain(zone: &Zone) -> Denial {
         if key_labels(key) != owner_labels {
             continue;
         }
-        let Some(first) = node.rdatas(set).next() else {
-            continue;
-        };
-        let Some((p, _, _)) = Params::from_rdata(first.rdata) else {
-            continue;
-        };
-        if p.algorithm != nsec3::SHA1 {
-            continue;
-        }
-        match &params {
-            Some(want) if *want != p => continue,
-            Some(_) => {}
-            None => params = Some(p),
-        }
         let label = &key[1..1 + key[0] as usize];
-        if let Some(hash) = nsec3::decode_owner_label(label) {
-            chain.push((hash, id));
+        let Some(hash) = nsec3::decode_owner_label(label) else {
+            continue;
+        };
+        for r in node.rdatas(set) {
+            if let Some((p, _, _)) = sha1(r.rdata) {
+                members.push((hash, id, p));
+            }
         }
     }
-    match params {
-        Some(params) if !chain.is_empty() => {
-            chain.sort_unstable_by_key(|c| c.0);
-            Denial::Nsec3 { params, chain }
-        }
-        _ => Denial::None,
+    let params = from_param.or_else(|| {
+        members
+            .iter()
+            .min_by(|a, b| (a.0, a.2.iterations, &a.2.salt).cmp(&(b.0, b.2.iterations, &b.2.salt)))
+            .map(|m| m.2.clone())
+    });
+    let Some(params) = params else {
+        return Denial::None;
+    };
+    let mut chain: Vec<([u8; HASH_LEN], u32)> = members
+        .into_iter()
+        .filter(|m| m.2 == params)
+        .map(|(hash, id, _)| (hash, id))
+        .collect();
+    if chain.is_empty() {
+        return Denial::None;
     }
+    chain.sort_unstable();
+    chain.dedup();
+    Denial::Nsec3 { params, chain }
 }
 
 impl Zone {

@@ -25,6 +25,8 @@ use key::{WireName, key_labels, key_of};
 pub use raw::{RawRecords, RawRr};
 use table::NodeTable;
 
+#[doc(hidden)]
+pub use apply::Structure;
 pub use apply::{ApplyError, Step};
 
 pub use lookup::{Answer, Item, Outcome};
