@@ -803,7 +803,23 @@ impl Refresher {
             let this = self.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                service(&zone, &this.events).await;
+                // A panic in one wake-up (a bug, or a library's) must cost one
+                // attempt, not the zone's refreshes forever: the check it left
+                // open is closed as failed and the zone is scheduled again.
+                let inner = tokio::spawn({
+                    let (zone, this) = (zone.clone(), this.clone());
+                    async move { service(&zone, &this.events).await }
+                });
+                if let Err(e) = inner.await
+                    && e.is_panic()
+                {
+                    let why = panic_text(e.into_panic());
+                    error!(zone = %name, error = %why, "refresh task panicked; counted as a failed attempt");
+                    let now = UnixTime::now();
+                    let mut st = zone.lock();
+                    st.last_error = Some(format!("internal error: {why}"));
+                    fail(&mut st, now, &zone.config);
+                }
                 let now = UnixTime::now();
                 if this.zone(&name).is_some() {
                     this.scheduler
@@ -945,6 +961,13 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     }
     zone.save_state().await;
     zone.apply_expiry(now);
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".into())
 }
 
 fn fail(st: &mut ZoneRuntimeState, now: UnixTime, config: &ZoneConfig) {
