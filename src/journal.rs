@@ -122,9 +122,15 @@ fn read_header(h: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(h[16..24].try_into().ok()?))
 }
 
+fn raw_head(raw: &RawRecords) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[..4].copy_from_slice(&(raw.len() as u32).to_be_bytes());
+    h[4..].copy_from_slice(&(raw.size() as u32).to_be_bytes());
+    h
+}
+
 fn put_raw(out: &mut Vec<u8>, raw: &RawRecords) {
-    out.extend_from_slice(&(raw.len() as u32).to_be_bytes());
-    out.extend_from_slice(&(raw.size() as u32).to_be_bytes());
+    out.extend_from_slice(&raw_head(raw));
     out.extend_from_slice(raw.as_bytes());
 }
 
@@ -134,72 +140,134 @@ fn put_record(out: &mut Vec<u8>, r: &Record) {
 }
 
 /// The payload of an entry: epoch, serials, the two SOAs, deletions,
-/// additions.
-fn encode(epoch: u64, d: &IxfrDiff) -> Vec<u8> {
-    let mut p = Vec::with_capacity(64 + d.size());
-    p.extend_from_slice(&epoch.to_be_bytes());
-    p.extend_from_slice(&soa_serial(&d.old_soa).unwrap_or(0).to_be_bytes());
-    p.extend_from_slice(&soa_serial(&d.new_soa).unwrap_or(0).to_be_bytes());
-    put_record(&mut p, &d.old_soa);
-    put_record(&mut p, &d.new_soa);
-    put_raw(&mut p, &d.deleted);
-    put_raw(&mut p, &d.added);
-    p
+/// additions. In pieces, so that a difference the size of a zone is
+/// written as it is held, not copied first.
+struct Payload<'a> {
+    /// Epoch, serials and the two SOAs.
+    head: Vec<u8>,
+    deleted: ([u8; 8], &'a [u8]),
+    added: ([u8; 8], &'a [u8]),
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
+impl<'a> Payload<'a> {
+    fn of(epoch: u64, d: &'a IxfrDiff) -> Payload<'a> {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(&epoch.to_be_bytes());
+        head.extend_from_slice(&soa_serial(&d.old_soa).unwrap_or(0).to_be_bytes());
+        head.extend_from_slice(&soa_serial(&d.new_soa).unwrap_or(0).to_be_bytes());
+        put_record(&mut head, &d.old_soa);
+        put_record(&mut head, &d.new_soa);
+        Payload {
+            head,
+            deleted: (raw_head(&d.deleted), d.deleted.as_bytes()),
+            added: (raw_head(&d.added), d.added.as_bytes()),
+        }
+    }
+
+    fn pieces(&self) -> [&[u8]; 5] {
+        [
+            &self.head,
+            &self.deleted.0,
+            self.deleted.1,
+            &self.added.0,
+            self.added.1,
+        ]
+    }
+
+    fn len(&self) -> usize {
+        self.pieces().iter().map(|p| p.len()).sum()
+    }
+
+    fn crc(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        for p in self.pieces() {
+            h.update(p);
+        }
+        h.finalize()
+    }
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
+const FRAMING: &str = "checksum or framing changed since it was written";
+
+/// An entry's payload read piece by piece, each piece into a buffer of
+/// its own, with the checksum taken on the way: a difference the size of
+/// a zone is read once, not read and then copied.
+struct PayloadReader<'r, R> {
+    inner: &'r mut R,
+    left: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> PayloadReader<'_, R> {
+    /// `n` octets, or `None` when the payload has fewer left.
+    fn take(&mut self, n: usize) -> io::Result<Option<Vec<u8>>> {
+        if n > self.left {
+            return Ok(None);
+        }
+        let mut v = vec![0u8; n];
+        self.inner.read_exact(&mut v)?;
+        self.crc.update(&v);
+        self.left -= n;
+        Ok(Some(v))
     }
 
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    fn u32(&mut self) -> io::Result<Option<u32>> {
+        Ok(self
+            .take(4)?
+            .map(|v| u32::from_be_bytes(v[..].try_into().expect("4 octets"))))
     }
 
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn raw(&mut self) -> Option<RawRecords> {
-        let count = self.u32()? as usize;
-        let len = self.u32()? as usize;
-        RawRecords::from_bytes(self.take(len)?.to_vec(), count)
-    }
-
-    fn record(&mut self) -> Option<Record> {
-        let raw = self.raw()?;
-        let r = raw.iter().next()?;
-        r.to_record().ok()
+    /// A record count and the records' octets.
+    fn raw(&mut self) -> io::Result<Option<(usize, Vec<u8>)>> {
+        let (Some(count), Some(len)) = (self.u32()?, self.u32()?) else {
+            return Ok(None);
+        };
+        Ok(self.take(len as usize)?.map(|v| (count as usize, v)))
     }
 }
 
-fn decode(payload: &[u8]) -> Option<(u64, IxfrDiff)> {
-    let mut r = Reader {
-        buf: payload,
-        at: 0,
+/// Reads the entry of `len` octets (head included) at `r`'s position:
+/// the difference, or why it is corrupt.
+fn read_entry(r: &mut impl Read, len: u64) -> io::Result<Result<IxfrDiff, &'static str>> {
+    let mut head = [0u8; ENTRY_HEAD];
+    r.read_exact(&mut head)?;
+    let magic = u32::from_be_bytes(head[..4].try_into().expect("4 octets"));
+    let plen = u32::from_be_bytes(head[4..8].try_into().expect("4 octets")) as usize;
+    let crc = u32::from_be_bytes(head[8..].try_into().expect("4 octets"));
+    if magic != ENTRY_MAGIC || (ENTRY_HEAD + plen) as u64 != len {
+        return Ok(Err(FRAMING));
+    }
+    let mut p = PayloadReader {
+        inner: r,
+        left: plen,
+        crc: crc32fast::Hasher::new(),
     };
-    let epoch = r.u64()?;
-    let (_from, _to) = (r.u32()?, r.u32()?);
-    let old_soa = r.record()?;
-    let new_soa = r.record()?;
-    let deleted = r.raw()?;
-    let added = r.raw()?;
-    (r.at == payload.len()).then_some((
-        epoch,
-        IxfrDiff {
-            old_soa,
-            new_soa,
-            deleted,
-            added,
-        },
-    ))
+    // Epoch and serials: the index has them already.
+    if p.take(16)?.is_none() {
+        return Ok(Err(FRAMING));
+    }
+    let (Some(old_soa), Some(new_soa), Some(deleted), Some(added)) =
+        (p.raw()?, p.raw()?, p.raw()?, p.raw()?)
+    else {
+        return Ok(Err(FRAMING));
+    };
+    if p.left != 0 || p.crc.finalize() != crc {
+        return Ok(Err(FRAMING));
+    }
+    let record = |(count, v): (usize, Vec<u8>)| {
+        let raw = RawRecords::from_bytes(v, count)?;
+        raw.iter().next()?.to_record().ok()
+    };
+    let raw = |(count, v): (usize, Vec<u8>)| RawRecords::from_bytes(v, count);
+    let diff = (|| {
+        Some(IxfrDiff {
+            old_soa: record(old_soa)?,
+            new_soa: record(new_soa)?,
+            deleted: raw(deleted)?,
+            added: raw(added)?,
+        })
+    })();
+    Ok(diff.ok_or("bad payload"))
 }
 
 /// Reads the entry head at `offset` of `data`: payload length and CRC.
@@ -312,12 +380,12 @@ impl Journal {
         if self.len == 0 {
             *self = Journal::create(&self.path, self.epoch)?;
         }
-        let payload = encode(self.epoch, diff);
-        let mut entry = Vec::with_capacity(ENTRY_HEAD + payload.len());
-        entry.extend_from_slice(&ENTRY_MAGIC.to_be_bytes());
-        entry.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        entry.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
-        entry.extend_from_slice(&payload);
+        let payload = Payload::of(self.epoch, diff);
+        let len = payload.len();
+        let mut head = [0u8; ENTRY_HEAD];
+        head[..4].copy_from_slice(&ENTRY_MAGIC.to_be_bytes());
+        head[4..8].copy_from_slice(&(len as u32).to_be_bytes());
+        head[8..].copy_from_slice(&payload.crc().to_be_bytes());
         let result = (|| {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -325,8 +393,13 @@ impl Journal {
                 .map_err(io_err("open", &self.path))?;
             f.seek(SeekFrom::Start(self.len))
                 .map_err(io_err("seek", &self.path))?;
-            f.write_all(&entry)
-                .map_err(io_err("append to", &self.path))?;
+            let mut w = io::BufWriter::with_capacity(1 << 16, &mut f);
+            for piece in std::iter::once(&head[..]).chain(payload.pieces()) {
+                w.write_all(piece)
+                    .map_err(io_err("append to", &self.path))?;
+            }
+            w.flush().map_err(io_err("append to", &self.path))?;
+            drop(w);
             f.sync_data().map_err(io_err("fsync", &self.path))
         })();
         if let Err(e) = result {
@@ -337,9 +410,9 @@ impl Journal {
             from: soa_serial(&diff.old_soa).unwrap_or(0),
             to: soa_serial(&diff.new_soa).unwrap_or(0),
             offset: self.len,
-            len: entry.len() as u64,
+            len: (ENTRY_HEAD + len) as u64,
         });
-        self.len += entry.len() as u64;
+        self.len += (ENTRY_HEAD + len) as u64;
         Ok(())
     }
 
@@ -348,24 +421,18 @@ impl Journal {
         let Some(first) = self.entries.get(range.start) else {
             return Ok(Vec::new());
         };
-        let last = self.entries[range.end - 1];
         let mut f = File::open(&self.path).map_err(io_err("open", &self.path))?;
         f.seek(SeekFrom::Start(first.offset))
             .map_err(io_err("seek", &self.path))?;
-        let mut data = vec![0u8; (last.offset + last.len - first.offset) as usize];
-        f.read_exact(&mut data)
-            .map_err(io_err("read", &self.path))?;
+        let mut f = io::BufReader::with_capacity(1 << 16, f);
         let mut out = Vec::with_capacity(range.len());
         for (i, e) in self.entries[range.clone()].iter().enumerate() {
-            let corrupt = |reason| JournalError::Corrupt {
+            let diff = read_entry(&mut f, e.len).map_err(io_err("read", &self.path))?;
+            out.push(diff.map_err(|reason| JournalError::Corrupt {
                 path: self.path.clone(),
                 index: range.start + i,
                 reason,
-            };
-            let (payload, _, _, _) = entry_at(&data, (e.offset - first.offset) as usize)
-                .ok_or_else(|| corrupt("checksum or framing changed since it was written"))?;
-            let (_, diff) = decode(payload).ok_or_else(|| corrupt("bad payload"))?;
-            out.push(diff);
+            })?);
         }
         Ok(out)
     }
@@ -389,18 +456,30 @@ impl Journal {
         }
         let cut = self.entries.len() - keep;
         let kept = self.entries[cut..].to_vec();
-        let mut data = header(self.epoch).to_vec();
-        if let Some(first) = kept.first() {
-            let mut f = File::open(&self.path).map_err(io_err("open", &self.path))?;
-            f.seek(SeekFrom::Start(first.offset))
-                .map_err(io_err("seek", &self.path))?;
-            let tail = self.len - first.offset;
-            let start = data.len();
-            data.resize(start + tail as usize, 0);
-            f.read_exact(&mut data[start..])
-                .map_err(io_err("read", &self.path))?;
-        }
-        persist::write_atomic_bytes(&self.path, &data)?;
+        // The kept entries are copied through a buffer, not read whole:
+        // they may be as large as the history bound.
+        let tail = kept.first().map_or(0, |first| self.len - first.offset);
+        let mut from = match kept.first() {
+            Some(first) => {
+                let mut f = File::open(&self.path).map_err(io_err("open", &self.path))?;
+                f.seek(SeekFrom::Start(first.offset))
+                    .map_err(io_err("seek", &self.path))?;
+                Some(f.take(tail))
+            }
+            None => None,
+        };
+        persist::write_atomic(&self.path, |w| -> io::Result<()> {
+            w.write_all(&header(self.epoch))?;
+            if let Some(f) = from.as_mut()
+                && io::copy(f, w)? != tail
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "journal shorter than its entries",
+                ));
+            }
+            Ok(())
+        })?;
         let shift = kept.first().map_or(0, |f| f.offset - HEADER_LEN);
         self.entries = kept
             .into_iter()
@@ -409,7 +488,7 @@ impl Journal {
                 ..e
             })
             .collect();
-        self.len = data.len() as u64;
+        self.len = HEADER_LEN + tail;
         self.broken = false;
         Ok(())
     }

@@ -7,9 +7,7 @@
 //! snapshot does the applying itself ([`Zone::apply`]), in wire form and
 //! at the cost of the change.
 
-use std::collections::HashMap;
-
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record};
 
 use super::interp::IxfrDiff;
 use crate::canonical::RecordId;
@@ -85,39 +83,13 @@ pub fn apply(
     Ok(old.apply(&steps, &last.new_soa, limits)?)
 }
 
-/// A record as the zone spells it: TTL, owner, RDATA.
-type Spelled<'a> = (u32, &'a [u8], &'a [u8]);
-
 /// The difference from snapshot `old` to snapshot `new`, as one IXFR
-/// sequence, read in wire form. A record whose TTL, or the spelling of a
-/// name in its RDATA, changed goes out as a deletion and an addition.
+/// sequence, read in wire form ([`Zone::differences`]). A record whose TTL,
+/// or the spelling of a name in its RDATA, changed goes out as a deletion
+/// and an addition.
 pub fn diff_zones(old: &Zone, new: &Zone) -> IxfrDiff {
-    let soa = u16::from(RecordType::SOA);
-    let mut left: HashMap<RecordId<'_>, Spelled<'_>> = HashMap::with_capacity(old.record_count());
-    for r in old.raw_records().filter(|r| r.rtype != soa) {
-        left.insert(
-            RecordId::new(r.owner, r.rtype, r.rdata),
-            (r.ttl, r.owner, r.rdata),
-        );
-    }
     let mut diff = IxfrDiff::new(old.soa().clone(), new.soa().clone());
-    for r in new.raw_records().filter(|r| r.rtype != soa) {
-        let id = RecordId::new(r.owner, r.rtype, r.rdata);
-        match left.get(&id) {
-            Some(&(ttl, _, rdata)) if ttl == r.ttl && rdata == r.rdata => {
-                left.remove(&id);
-            }
-            // The deletion goes out below with the other leftovers.
-            _ => diff.added.push(r.owner, r.rtype, r.class, r.ttl, r.rdata),
-        }
-    }
-    let mut gone: Vec<(RecordId<'_>, Spelled<'_>)> = left.into_iter().collect();
-    // A stable order keeps what we send reproducible.
-    gone.sort_by(|a, b| a.0.cmp(&b.0));
-    let class = u16::from(hickory_proto::rr::DNSClass::IN);
-    for (id, (ttl, owner, rdata)) in gone {
-        diff.deleted.push(owner, id.rtype, class, ttl, rdata);
-    }
+    old.differences(new, &mut diff.deleted, &mut diff.added);
     diff
 }
 
@@ -136,7 +108,7 @@ mod tests {
     use super::*;
     use crate::rr;
     use crate::zone::Limits;
-    use hickory_proto::rr::Name;
+    use hickory_proto::rr::{Name, RecordType};
 
     fn n(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
