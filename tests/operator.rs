@@ -512,8 +512,10 @@ fn check_config_catches_what_the_host_refuses() {
         .expect("five free ports all taken before the check");
     assert_eq!(code, Some(0), "{text}");
 
-    // A listen address in use (UDP taken by someone else).
-    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A listen address in use (UDP taken by someone else). Not an
+    // ephemeral port: TCP on the same number may then be some client's, and
+    // the check reports TCP first.
+    let taken = UdpSocket::bind(("127.0.0.1", free_port())).unwrap();
     let taken_addr = taken.local_addr().unwrap();
     let (code, text) = check(&format!(
         "listen = [\"{taken_addr}\"]\ndata_dir = \"{d}/data\""
