@@ -15,7 +15,7 @@ use outpost::fast::{self, AnswerCache, Cached, Reply};
 use outpost::metrics::{Events, PendingCounts};
 use outpost::store::{ZoneEntry, ZoneTable};
 use outpost::zone::key::WireName;
-use outpost::zone::{BuildLimits, Zone};
+use outpost::zone::{Limits, Zone};
 
 struct World {
     table: ZoneTable,
@@ -29,7 +29,7 @@ fn world() -> &'static World {
         let text = include_str!("../../zones/example.com.zone");
         let origin = Name::from_ascii("example.com.").unwrap();
         let records = outpost::zonefile::parse_str(text, &origin, "fuzz").unwrap();
-        let zone = Zone::build(&origin, records, &BuildLimits::default()).unwrap();
+        let zone = Zone::build(&origin, records, &Limits::default()).unwrap();
         let entry = Arc::new(ZoneEntry::new(origin));
         entry.swap(Arc::new(zone));
         World {

@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let origin = Name::from_ascii("example.com.").unwrap();
     if let Ok(records) = outpost::zonefile::parse_str(text, &origin, "fuzz") {
-        let _ = outpost::zone::Zone::build(&origin, records, &outpost::zone::BuildLimits::default());
+        let _ = outpost::zone::Zone::build(&origin, records, &outpost::zone::Limits::default());
     }
 });
