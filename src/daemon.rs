@@ -11,11 +11,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, ServerConfig};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::catalog::{self, Catalog};
+use crate::config::{Config, LogFormat, ServerConfig, ZoneConfig, ZoneRole};
 use crate::control;
 use crate::cookie::Cookies;
 use crate::metrics::Events;
 use crate::persist;
+use crate::refresh::CatalogReport;
 use crate::refresh::{self, Refresher, ZoneRuntime, timers::UnixTime};
 use crate::serve::{Handler, QueryOptions};
 use crate::store::{Store, ZoneTable};
@@ -138,6 +142,62 @@ pub struct Daemon {
     control_token: Option<String>,
     /// For what a reload changes in how requests are verified.
     handler: Handler,
+    catalogs: std::sync::Mutex<CatalogState>,
+}
+
+/// What catalog membership remembers between two workings-out.
+#[derive(Debug, Default)]
+struct CatalogState {
+    /// Member zone → the catalog that owns it.
+    owners: HashMap<Name, Name>,
+    /// What each catalog listed when it was last readable.
+    last_read: HashMap<Name, Catalog>,
+    /// Members no longer listed, whose files go when the grace is over.
+    removed: catalog::RemovedMembers,
+}
+
+/// The zones a set of changes added, removed and reconfigured.
+#[derive(Debug, Default)]
+pub struct ZoneChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl ZoneChanges {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+impl std::fmt::Display for ZoneChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Thousands of catalog members make one line unreadable: names up
+        // to a few, then a count.
+        fn list(names: &[String]) -> String {
+            const SHOWN: usize = 20;
+            let mut s = names
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if names.len() > SHOWN {
+                s.push_str(&format!(" and {} more", names.len() - SHOWN));
+            }
+            s
+        }
+        write!(
+            f,
+            "{} added [{}], {} removed [{}], {} changed [{}]",
+            self.added.len(),
+            list(&self.added),
+            self.removed.len(),
+            list(&self.removed),
+            self.changed.len(),
+            list(&self.changed)
+        )
+    }
 }
 
 impl Daemon {
@@ -174,6 +234,250 @@ impl Daemon {
         result
     }
 
+    /// Makes the zones served those of `config` and of what its catalogs
+    /// list: new zones are loaded (from disk when they have files there),
+    /// changed ones keep their data and clock, and the zone table is
+    /// swapped in one step. The caller holds the configuration lock, so
+    /// this never runs twice at once.
+    async fn apply_zones(&self, config: &Config) -> Result<ZoneChanges, String> {
+        let now = UnixTime::now();
+        let data_dir = config.server.data_dir.clone();
+        let current: HashMap<Name, Arc<ZoneRuntime>> = self
+            .refresher
+            .zones()
+            .into_iter()
+            .map(|z| (z.name().clone(), z))
+            .collect();
+        let mut changes = ZoneChanges::default();
+        let mut runtimes = self
+            .place(config.zones.clone(), &current, &data_dir, now, &mut changes)
+            .await?;
+
+        let (members, reports) = {
+            let mut cat = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut read: Vec<Option<Catalog>> = Vec::with_capacity(config.catalogs.len());
+            let mut unreadable: HashMap<Name, String> = HashMap::new();
+            for c in &config.catalogs {
+                let copy = runtimes
+                    .iter()
+                    .find(|r| r.name() == &c.name)
+                    .and_then(|r| r.entry.snapshot());
+                let listed = match copy.map(|z| Catalog::read(&z)) {
+                    Some(Ok(listed)) => {
+                        cat.last_read.insert(c.name.clone(), listed.clone());
+                        Some(listed)
+                    }
+                    Some(Err(e)) => {
+                        error!(catalog = %c.name, "{e}; its previous membership stays");
+                        unreadable.insert(c.name.clone(), e.to_string());
+                        cat.last_read.get(&c.name).cloned()
+                    }
+                    None => cat.last_read.get(&c.name).cloned(),
+                };
+                read.push(listed);
+            }
+            let configured: BTreeSet<Name> = config.zones.iter().map(|z| z.name.clone()).collect();
+            let pairs: Vec<_> = config
+                .catalogs
+                .iter()
+                .zip(read.iter())
+                .map(|(c, l)| (c, l.as_ref()))
+                .collect();
+            let resolution = catalog::resolve(&configured, &pairs, &cat.owners);
+            cat.owners = resolution
+                .members
+                .iter()
+                .filter_map(|m| match &m.role {
+                    ZoneRole::Member(c) => Some((m.name.clone(), c.clone())),
+                    _ => None,
+                })
+                .collect();
+            let reports: HashMap<Name, CatalogReport> = config
+                .catalogs
+                .iter()
+                .map(|c| {
+                    let mut problems: Vec<String> =
+                        unreadable.get(&c.name).cloned().into_iter().collect();
+                    problems.extend(
+                        resolution
+                            .problems
+                            .get(&c.name)
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                    let members = resolution
+                        .members
+                        .iter()
+                        .filter(|m| m.role == ZoneRole::Member(c.name.clone()))
+                        .count();
+                    (c.name.clone(), CatalogReport { members, problems })
+                })
+                .collect();
+            (resolution.members, reports)
+        };
+        runtimes.extend(
+            self.place(members, &current, &data_dir, now, &mut changes)
+                .await?,
+        );
+        for rt in &runtimes {
+            if let Some(r) = reports.get(rt.name()) {
+                for p in &r.problems {
+                    let old = rt.status(now).catalog_problems;
+                    if !old.contains(p) {
+                        warn!(catalog = %rt.name(), "{p}");
+                    }
+                }
+                rt.set_catalog_report(r.clone());
+            }
+        }
+
+        let wanted: HashSet<&Name> = runtimes.iter().map(|r| r.name()).collect();
+        let removed: Vec<&Arc<ZoneRuntime>> = current
+            .values()
+            .filter(|r| !wanted.contains(r.name()))
+            .collect();
+        self.store
+            .replace_table(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone())));
+        for rt in &removed {
+            self.refresher.remove(rt.name());
+            changes.removed.push(rt.name().to_string());
+            if let ZoneRole::Member(c) = &rt.config.role {
+                info!(zone = %rt.name(), catalog = %c, "no longer listed by its catalog: not served; its files are kept for member_removal_grace");
+            }
+        }
+        let fresh: HashSet<String> = changes
+            .added
+            .iter()
+            .chain(&changes.changed)
+            .cloned()
+            .collect();
+        for rt in &runtimes {
+            if fresh.contains(&rt.name().to_string()) {
+                self.refresher.add(rt.clone());
+            }
+        }
+        // Members dropped wait out their grace; members back are no longer
+        // waiting.
+        let grace_of = |catalog: &Name| {
+            config
+                .catalogs
+                .iter()
+                .find(|c| &c.name == catalog)
+                .map_or(crate::config::DEFAULT_MEMBER_REMOVAL_GRACE, |c| {
+                    c.member_removal_grace
+                })
+        };
+        let mut cat = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dirty = false;
+        for rt in &removed {
+            if let ZoneRole::Member(c) = &rt.config.role {
+                let until = now.0.saturating_add(grace_of(c).as_secs());
+                dirty |= cat.removed.insert(rt.name(), until);
+            }
+        }
+        for name in wanted {
+            dirty |= cat.removed.forget(name);
+        }
+        if dirty && let Err(e) = cat.removed.save(&data_dir) {
+            error!("{e}");
+        }
+        Ok(changes)
+    }
+
+    /// Runtimes for `zones`: the running one when unchanged, reconfigured
+    /// when changed, loaded when new.
+    async fn place(
+        &self,
+        zones: Vec<ZoneConfig>,
+        current: &HashMap<Name, Arc<ZoneRuntime>>,
+        data_dir: &std::path::Path,
+        now: UnixTime,
+        changes: &mut ZoneChanges,
+    ) -> Result<Vec<Arc<ZoneRuntime>>, String> {
+        let mut runtimes = Vec::with_capacity(zones.len());
+        let mut to_load = Vec::new();
+        for zc in zones {
+            match current.get(&zc.name) {
+                Some(rt) if rt.config == zc => runtimes.push(rt.clone()),
+                Some(rt) => {
+                    changes.changed.push(zc.name.to_string());
+                    runtimes.push(Arc::new(rt.reconfigure(zc, now)));
+                }
+                None => {
+                    changes.added.push(zc.name.to_string());
+                    to_load.push(zc);
+                }
+            }
+        }
+        if !to_load.is_empty() {
+            let dir = data_dir.to_path_buf();
+            let loaded = tokio::task::spawn_blocking(move || {
+                to_load
+                    .into_iter()
+                    .map(|zc| Arc::new(ZoneRuntime::load(zc, &dir, now)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| format!("loading new zones: {e}"))?;
+            runtimes.extend(loaded);
+        }
+        Ok(runtimes)
+    }
+
+    /// Works membership out again after a catalog zone's copy changed.
+    async fn catalogs_changed(&self) {
+        let config = self.config.lock().await;
+        if config.catalogs.is_empty() {
+            return;
+        }
+        match self.apply_zones(&config).await {
+            Ok(changes) if changes.is_empty() => {}
+            Ok(changes) => info!("catalog membership applied: {changes}"),
+            Err(e) => error!("catalog membership not applied: {e}"),
+        }
+    }
+
+    /// Deletes the files of members whose grace is over (and that no
+    /// catalog or `[[zone]]` has taken back since).
+    async fn purge_removed_members(&self) {
+        let nothing_due = {
+            let cat = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+            cat.removed.due(UnixTime::now().0).is_empty()
+        };
+        if nothing_due {
+            return;
+        }
+        let config = self.config.lock().await;
+        let now = UnixTime::now();
+        let data_dir = config.server.data_dir.clone();
+        let mut cat = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+        let due = cat.removed.due(now.0);
+        if due.is_empty() {
+            return;
+        }
+        for name in &due {
+            if self.refresher.zone(name).is_some() {
+                cat.removed.forget(name);
+                continue;
+            }
+            let paths = persist::ZonePaths::new(&data_dir, name);
+            for file in [&paths.zone_file, &paths.state_file, &paths.journal_file] {
+                match std::fs::remove_file(file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        error!(zone = %name, file = %file.display(), "cannot delete a removed member's file: {e}")
+                    }
+                }
+            }
+            info!(zone = %name, "files of a zone no catalog lists any more deleted (member_removal_grace over)");
+            cat.removed.forget(name);
+        }
+        if let Err(e) = cat.removed.save(&data_dir) {
+            error!("{e}");
+        }
+    }
+
     async fn reload_config(&self) -> Result<String, String> {
         let mut current = self.config.lock().await;
         let new = Config::load(&self.config_path).map_err(|e| e.to_string())?;
@@ -194,56 +498,9 @@ impl Daemon {
                 Err(e) => warn!("log level not changed: {e}"),
             }
         }
-        let now = UnixTime::now();
-        let data_dir = current.server.data_dir.clone();
-        let mut runtimes = Vec::new();
-        let (mut added, mut changed) = (Vec::new(), Vec::new());
-        for zc in &new.zones {
-            match self.refresher.zone(&zc.name) {
-                Some(rt) if rt.config == *zc => runtimes.push(rt),
-                Some(rt) => {
-                    changed.push(zc.name.to_string());
-                    runtimes.push(Arc::new(rt.reconfigure(zc.clone(), now)));
-                }
-                None => {
-                    added.push(zc.name.to_string());
-                    let (zc, dir) = (zc.clone(), data_dir.clone());
-                    let rt = tokio::task::spawn_blocking(move || ZoneRuntime::load(zc, &dir, now))
-                        .await
-                        .map_err(|e| format!("loading a new zone: {e}"))?;
-                    runtimes.push(Arc::new(rt));
-                }
-            }
-        }
-        let removed: Vec<Name> = current
-            .zones
-            .iter()
-            .map(|z| z.name.clone())
-            .filter(|n| !new.zones.iter().any(|z| &z.name == n))
-            .collect();
-        self.store
-            .replace_table(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone())));
-        for name in &removed {
-            self.refresher.remove(name);
-        }
-        for rt in runtimes {
-            let fresh =
-                added.contains(&rt.name().to_string()) || changed.contains(&rt.name().to_string());
-            if fresh {
-                self.refresher.add(rt);
-            }
-        }
+        let changes = self.apply_zones(&new).await?;
         *current = new;
-        let removed: Vec<String> = removed.iter().map(|n| n.to_string()).collect();
-        let mut report = format!(
-            "configuration reloaded: {} added [{}], {} removed [{}], {} changed [{}]",
-            added.len(),
-            added.join(" "),
-            removed.len(),
-            removed.join(" "),
-            changed.len(),
-            changed.join(" ")
-        );
+        let mut report = format!("configuration reloaded: {changes}");
         if !pending.is_empty() {
             report.push_str(&format!(
                 "; not applied until restart: {}",
@@ -273,27 +530,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         info!(stale, "removed temp files left by an interrupted write");
     }
 
-    // Every zone is served from disk or its seed before any network traffic.
-    let now = UnixTime::now();
-    let runtimes: Vec<Arc<ZoneRuntime>> = {
-        let zones = config.zones.clone();
-        let dir = data_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            zones
-                .into_iter()
-                .map(|z| Arc::new(ZoneRuntime::load(z, &dir, now)))
-                .collect()
-        })
-        .await
-        .context("loading zones")?
-    };
-    let store = Arc::new(Store::new(ZoneTable::new(
-        runtimes.iter().map(|z| z.entry.clone()),
-    )));
-
-    let zones = runtimes.len();
+    // Every zone, catalog members included, is served from disk or its
+    // seed before any network traffic.
+    let store = Arc::new(Store::new(ZoneTable::default()));
     let events = Arc::new(Events::default());
-    let (refresher, refresh_task) = Refresher::start(runtimes, events.clone());
+    let (refresher, refresh_task) = Refresher::start(Vec::new(), events.clone());
     let keys = config.keys.values().cloned().collect();
     let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys)
         .with_max_transfers_out(config.server.tcp.max_transfers_out)
@@ -301,6 +542,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             cookies: Cookies::new(&config.cookies),
             identity: config.identity.clone(),
         });
+    let removed = catalog::RemovedMembers::load(&data_dir).unwrap_or_else(|e| {
+        error!("{e}; starting with none waiting for deletion");
+        Default::default()
+    });
+    let daemon = Arc::new(Daemon {
+        config_path: config.source.clone(),
+        control_token: config.server.control_token.clone(),
+        config: tokio::sync::Mutex::new(config.clone()),
+        store: store.clone(),
+        refresher: refresher.clone(),
+        events: events.clone(),
+        handler: handler.clone(),
+        catalogs: std::sync::Mutex::new(CatalogState {
+            removed,
+            ..Default::default()
+        }),
+    });
+    {
+        let config = daemon.config.lock().await;
+        daemon
+            .apply_zones(&config)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading zones: {e}"))?;
+    }
+    let zones = refresher.zones().len();
     // One answer cache per UDP socket and per runtime thread serving TCP,
     // sharing the one budget.
     let tcp_threads = config.server.udp_workers.max(1);
@@ -350,15 +616,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen: Vec<String> = bound.iter().map(ToString::to_string).collect();
 
     let shutdown = CancellationToken::new();
-    let daemon = Arc::new(Daemon {
-        config_path: config.source.clone(),
-        control_token: config.server.control_token.clone(),
-        config: tokio::sync::Mutex::new(config.clone()),
-        store,
-        refresher,
-        events,
-        handler: handler.clone(),
-    });
+    spawn_catalog_tasks(&daemon, &shutdown);
     // Warnings limited by ratelog report what they suppressed when their
     // second is over, even if no warning of the kind follows.
     {
@@ -404,6 +662,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tcp_shutdown.cancel();
     info!("stopped");
     Ok(())
+}
+
+/// Catalog membership follows each change of a catalog zone's copy, and
+/// the files of members dropped are deleted once their grace is over.
+fn spawn_catalog_tasks(daemon: &Arc<Daemon>, shutdown: &CancellationToken) {
+    let changed = daemon.refresher.catalog_changed();
+    let (d, stop) = (daemon.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        while tokio::select! {
+            _ = changed.notified() => true,
+            _ = stop.cancelled() => false,
+        } {
+            d.catalogs_changed().await;
+        }
+    });
+    let (d, stop) = (daemon.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        while tokio::select! {
+            _ = tick.tick() => true,
+            _ = stop.cancelled() => false,
+        } {
+            d.purge_removed_members().await;
+        }
+    });
 }
 
 /// Raises the soft limit on open files to the hard one: every DNS-over-TCP

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod control;

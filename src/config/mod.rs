@@ -58,6 +58,9 @@ pub const DEFAULT_IXFR_HISTORY_BYTES: u64 = 16 << 20;
 /// The zone file is rewritten from the journal at most this long after a
 /// change (as Knot's `zonefile-sync`).
 pub const DEFAULT_ZONEFILE_SYNC: Duration = Duration::from_secs(600);
+/// A member dropped from its catalog keeps its files this long (a member
+/// removed by mistake and listed again comes back with its data).
+pub const DEFAULT_MEMBER_REMOVAL_GRACE: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_TCP_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
@@ -86,7 +89,12 @@ pub struct Config {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub keys: BTreeMap<Name, Key>,
+    /// Every `[[zone]]`, then every `[[catalog]]`'s own zone.
     pub zones: Vec<ZoneConfig>,
+    /// Catalog zones (RFC 9432), in the order written: on a member listed
+    /// by two catalogs, the first keeps it (unless a change of ownership
+    /// says otherwise).
+    pub catalogs: Vec<CatalogConfig>,
     pub identity: IdentityConfig,
     pub rrl: RrlConfig,
     pub cookies: CookieConfig,
@@ -322,6 +330,49 @@ pub struct ZoneConfig {
     /// one per address family. A peer of a family with none gets the
     /// system's choice.
     pub source: Vec<IpAddr>,
+    pub role: ZoneRole,
+}
+
+/// Where a zone's configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ZoneRole {
+    /// A `[[zone]]` of the file.
+    #[default]
+    Configured,
+    /// The zone of a `[[catalog]]`: its records say which zones to serve.
+    Catalog,
+    /// Listed by this catalog zone.
+    Member(Name),
+}
+
+/// A `[[catalog]]`: the catalog zone is one of `Config::zones`; its members
+/// are configured from `members`, or from a group's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogConfig {
+    pub name: Name,
+    /// What every member gets (its name and role filled in per member).
+    pub members: ZoneConfig,
+    /// By the name a member's `group` property gives.
+    pub groups: BTreeMap<String, ZoneConfig>,
+    /// How long a member's data is kept after the catalog stops listing it,
+    /// in case it comes back.
+    pub member_removal_grace: Duration,
+}
+
+impl CatalogConfig {
+    /// The configuration of `member`, listed with these groups (the first
+    /// group this catalog configures wins).
+    pub fn member_config(&self, member: &Name, groups: &[String]) -> ZoneConfig {
+        let base = groups
+            .iter()
+            .find_map(|g| self.groups.get(g))
+            .unwrap_or(&self.members);
+        ZoneConfig {
+            name: member.clone(),
+            role: ZoneRole::Member(self.name.clone()),
+            ..base.clone()
+        }
+    }
 }
 
 impl ZoneConfig {

@@ -22,6 +22,8 @@ pub(super) struct RawConfig {
     pub keys: Vec<RawKey>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<RawZone>,
+    #[serde(default, rename = "catalog")]
+    pub catalogs: Vec<RawCatalog>,
     #[serde(default)]
     pub identity: super::query::RawIdentity,
     #[serde(default)]
@@ -86,6 +88,41 @@ macro_rules! settings {
         }
 
         impl RawZone {
+            pub fn settings(&mut self) -> RawSettings {
+                RawSettings { $($field: self.$field.take(),)* }
+            }
+        }
+
+        /// A catalog zone (RFC 9432): its own keys are a zone's, and they
+        /// are also what every member it lists gets.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct RawCatalog {
+            pub name: Option<String>,
+            #[serde(default)]
+            pub primaries: Vec<String>,
+            pub member_removal_grace: Option<DurationValue>,
+            /// Settings for the members whose `group` property names them.
+            #[serde(default)]
+            pub group: std::collections::BTreeMap<String, RawGroup>,
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl RawCatalog {
+            pub fn settings(&mut self) -> RawSettings {
+                RawSettings { $($field: self.$field.take(),)* }
+            }
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct RawGroup {
+            #[serde(default)]
+            pub primaries: Vec<String>,
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl RawGroup {
             pub fn settings(&mut self) -> RawSettings {
                 RawSettings { $($field: self.$field.take(),)* }
             }

@@ -564,7 +564,7 @@ fn structural_requirements() {
         vec![
             "test.toml: server.listen: at least one listen address is required",
             "test.toml: server: missing `data_dir`",
-            "test.toml: zone: at least one [[zone]] is required",
+            "test.toml: zone: at least one [[zone]] or [[catalog]] is required",
         ]
     );
     // No [server] at all is a type error from serde.
@@ -1106,5 +1106,82 @@ previous_secret = \"zz\"
     }
     assert!(
         lines(&format!("{SERVER}{ZONE}\n[rrl]\nrate = 5\n"))[0].contains("unknown field `rate`")
+    );
+}
+
+#[test]
+fn catalogs_give_their_settings_to_members() {
+    let cfg = Config::from_toml_str(
+        r#"
+[server]
+listen = ["127.0.0.1:5300"]
+data_dir = "/tmp/outpost-test"
+
+[defaults]
+min_refresh = "1m"
+
+[[catalog]]
+name = "Catalog.Home.Example"
+primaries = ["192.0.2.53"]
+on_expire = "keep-serving"
+member_removal_grace = "2h"
+
+[catalog.group.partners]
+primaries = ["192.0.2.54:5353"]
+min_expire = "30d"
+"#,
+        "test.toml",
+    )
+    .unwrap();
+    let cat = &cfg.catalogs[0];
+    assert_eq!(cat.name.to_string(), "catalog.home.example.");
+    assert_eq!(cat.member_removal_grace, Duration::from_secs(7200));
+    // The catalog zone itself is transferred like any zone.
+    let zone = cfg.zones.iter().find(|z| z.name == cat.name).unwrap();
+    assert_eq!(zone.role, ZoneRole::Catalog);
+    let member: Name = "m.example.".parse().unwrap();
+    let plain = cat.member_config(&member, &[]);
+    assert_eq!(plain.role, ZoneRole::Member(cat.name.clone()));
+    assert_eq!(plain.on_expire, OnExpire::KeepServing);
+    assert_eq!(plain.timers.min_refresh, Duration::from_secs(60));
+    assert_eq!(plain.primaries, vec!["192.0.2.53:53".parse().unwrap()]);
+    let grouped = cat.member_config(&member, &["other".into(), "partners".into()]);
+    assert_eq!(grouped.primaries, vec!["192.0.2.54:5353".parse().unwrap()]);
+    assert_eq!(grouped.timers.min_expire, Duration::from_secs(30 * 86_400));
+    assert_eq!(
+        grouped.on_expire,
+        OnExpire::KeepServing,
+        "the catalog's own settings under the group's"
+    );
+}
+
+#[test]
+fn catalog_mistakes_are_named() {
+    assert_eq!(
+        lines(
+            r#"
+[server]
+listen = ["127.0.0.1:5300"]
+data_dir = "/tmp/outpost-test"
+
+[[zone]]
+name = "cat.example"
+primaries = ["192.0.2.1"]
+
+[[catalog]]
+name = "cat.example"
+
+[[catalog]]
+name = "other.example"
+primaries = ["192.0.2.1"]
+[catalog.group.g]
+key = "missing-key"
+"#
+        ),
+        vec![
+            "test.toml: catalog[0] (cat.example).name: duplicate: \"cat.example\" is already a [[zone]] or a [[catalog]]",
+            "test.toml: catalog[0] (cat.example).primaries: no primaries: a catalog zone is transferred from its primaries, which also serve its members",
+            "test.toml: catalog[1] (other.example).group.g.key: \"missing-key\" does not name a [[key]]",
+        ]
     );
 }

@@ -2,10 +2,11 @@
 
 use super::raw::{RawConfig, RawSettings};
 use super::{
-    AclEntry, CONTROL_TOKEN_ENV, Config, ControlLimits, DEFAULT_DNS_PORT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_IXFR_HISTORY, DEFAULT_IXFR_HISTORY_BYTES, DEFAULT_LOG_LEVEL, DEFAULT_TRANSFER_TIMEOUT,
-    DEFAULT_ZONEFILE_SYNC, DamagedCopy, Limits, OnExpire, Problem, ServerConfig, TcpLimits,
-    TimerBounds, ZoneConfig, ZonemdMode, format_duration,
+    AclEntry, CONTROL_TOKEN_ENV, CatalogConfig, Config, ControlLimits, DEFAULT_DNS_PORT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_IXFR_HISTORY, DEFAULT_IXFR_HISTORY_BYTES, DEFAULT_LOG_LEVEL,
+    DEFAULT_MEMBER_REMOVAL_GRACE, DEFAULT_TRANSFER_TIMEOUT, DEFAULT_ZONEFILE_SYNC, DamagedCopy,
+    Limits, OnExpire, Problem, ServerConfig, TcpLimits, TimerBounds, ZoneConfig, ZoneRole,
+    ZonemdMode, format_duration,
 };
 use crate::tsig::{Algorithm, Key};
 use base64::Engine as _;
@@ -197,8 +198,8 @@ pub(super) fn validate(
     let defaults = check_settings(raw.defaults, "defaults", &declared, &mut p);
     check_timer_order("defaults", &defaults, &defaults.timers(), &mut p);
 
-    if raw.zones.is_empty() {
-        p.report("zone", "at least one [[zone]] is required");
+    if raw.zones.is_empty() && raw.catalogs.is_empty() {
+        p.report("zone", "at least one [[zone]] or [[catalog]] is required");
     }
     let mut zones = Vec::with_capacity(raw.zones.len());
     let mut first_zone: BTreeMap<Name, usize> = BTreeMap::new();
@@ -266,41 +267,114 @@ pub(super) fn validate(
         let timers = merged.timers();
         check_timer_order(&zp, &own, &timers, &mut p);
 
-        let builtin = Limits::default();
-        let zone = ZoneConfig {
-            name: name.unwrap_or_else(Name::root),
+        let zone = zone_config(
+            name.unwrap_or_else(Name::root),
             primaries,
-            key: merged.key.flatten().and_then(|k| keys.get(&k).cloned()),
             seed_file,
-            notify_from: merged.notify_from.unwrap_or_default(),
-            allow_transfer: merged.allow_transfer.unwrap_or_default(),
-            notify: merged.notify.unwrap_or_default(),
+            merged,
             timers,
-            on_expire: merged.on_expire.unwrap_or_default(),
-            transfer_timeout: merged.transfer_timeout.unwrap_or(DEFAULT_TRANSFER_TIMEOUT),
-            idle_timeout: merged.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
-            limits: Limits {
-                max_records: merged.max_records.unwrap_or(builtin.max_records),
-                max_transfer_bytes: merged
-                    .max_transfer_bytes
-                    .unwrap_or(builtin.max_transfer_bytes),
-                max_rrset_records: merged
-                    .max_rrset_records
-                    .unwrap_or(builtin.max_rrset_records),
-                max_types_per_name: merged
-                    .max_types_per_name
-                    .unwrap_or(builtin.max_types_per_name),
-            },
-            ixfr_history: merged.ixfr_history.unwrap_or(DEFAULT_IXFR_HISTORY),
-            ixfr_history_bytes: merged
-                .ixfr_history_bytes
-                .unwrap_or(DEFAULT_IXFR_HISTORY_BYTES),
-            zonefile_sync: merged.zonefile_sync.unwrap_or(DEFAULT_ZONEFILE_SYNC),
-            on_damaged_copy: merged.on_damaged_copy.unwrap_or_default(),
-            zonemd: merged.zonemd.unwrap_or_default(),
-            source: merged.source.unwrap_or_default(),
-        };
+            &keys,
+            ZoneRole::Configured,
+        );
         zones.push(zone);
+    }
+
+    let mut catalogs = Vec::with_capacity(raw.catalogs.len());
+    let mut catalog_names = BTreeSet::new();
+    for (i, mut rc) in raw.catalogs.into_iter().enumerate() {
+        let cp = entry_path("catalog", i, rc.name.as_deref());
+        let name = match &rc.name {
+            None => {
+                p.report(&cp, "missing `name`");
+                None
+            }
+            Some(text) => match parse_name(text) {
+                Ok(name) if name.is_wildcard() || name.is_root() => {
+                    p.report(
+                        format!("{cp}.name"),
+                        format!("{text:?} cannot be a catalog zone's name"),
+                    );
+                    None
+                }
+                Ok(name) => {
+                    if first_zone.contains_key(&name) || !catalog_names.insert(name.clone()) {
+                        p.report(
+                            format!("{cp}.name"),
+                            format!("duplicate: {text:?} is already a [[zone]] or a [[catalog]]"),
+                        );
+                    }
+                    Some(name)
+                }
+                Err(e) => {
+                    p.report(format!("{cp}.name"), e);
+                    None
+                }
+            },
+        };
+        let primaries = check_addresses(&rc.primaries, &format!("{cp}.primaries"), false, &mut p);
+        if rc.primaries.is_empty() {
+            p.report(
+                format!("{cp}.primaries"),
+                "no primaries: a catalog zone is transferred from its primaries, which also serve its members",
+            );
+        }
+        let own = check_settings(rc.settings(), &cp, &declared, &mut p);
+        let merged = own.clone().or(defaults.clone());
+        let timers = merged.timers();
+        check_timer_order(&cp, &own, &timers, &mut p);
+        let name = name.unwrap_or_else(Name::root);
+        let members = zone_config(
+            Name::root(),
+            primaries.clone(),
+            None,
+            merged.clone(),
+            timers,
+            &keys,
+            ZoneRole::Member(name.clone()),
+        );
+        let mut groups = BTreeMap::new();
+        for (group, mut rg) in std::mem::take(&mut rc.group) {
+            let gp = format!("{cp}.group.{group}");
+            let own_group = check_settings(rg.settings(), &gp, &declared, &mut p);
+            let merged_group = own_group.clone().or(merged.clone());
+            let group_timers = merged_group.timers();
+            check_timer_order(&gp, &own_group, &group_timers, &mut p);
+            let group_primaries = if rg.primaries.is_empty() {
+                primaries.clone()
+            } else {
+                check_addresses(&rg.primaries, &format!("{gp}.primaries"), false, &mut p)
+            };
+            groups.insert(
+                group,
+                zone_config(
+                    Name::root(),
+                    group_primaries,
+                    None,
+                    merged_group,
+                    group_timers,
+                    &keys,
+                    ZoneRole::Member(name.clone()),
+                ),
+            );
+        }
+        let member_removal_grace = rc
+            .member_removal_grace
+            .map_or(DEFAULT_MEMBER_REMOVAL_GRACE, |d| d.0);
+        zones.push(zone_config(
+            name.clone(),
+            primaries,
+            None,
+            merged,
+            timers,
+            &keys,
+            ZoneRole::Catalog,
+        ));
+        catalogs.push(CatalogConfig {
+            name,
+            members,
+            groups,
+            member_removal_grace,
+        });
     }
 
     let identity = super::query::check_identity(raw.identity, &mut p);
@@ -316,12 +390,60 @@ pub(super) fn validate(
             server,
             keys,
             zones,
+            catalogs,
             identity,
             rrl,
             cookies,
             cache,
         }),
         _ => Err(p.0),
+    }
+}
+
+/// One zone's configuration from its checked, merged settings.
+fn zone_config(
+    name: Name,
+    primaries: Vec<SocketAddr>,
+    seed_file: Option<PathBuf>,
+    merged: Settings,
+    timers: TimerBounds,
+    keys: &BTreeMap<Name, Key>,
+    role: ZoneRole,
+) -> ZoneConfig {
+    let builtin = Limits::default();
+    ZoneConfig {
+        name,
+        primaries,
+        key: merged.key.flatten().and_then(|k| keys.get(&k).cloned()),
+        seed_file,
+        notify_from: merged.notify_from.unwrap_or_default(),
+        allow_transfer: merged.allow_transfer.unwrap_or_default(),
+        notify: merged.notify.unwrap_or_default(),
+        timers,
+        on_expire: merged.on_expire.unwrap_or_default(),
+        transfer_timeout: merged.transfer_timeout.unwrap_or(DEFAULT_TRANSFER_TIMEOUT),
+        idle_timeout: merged.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        limits: Limits {
+            max_records: merged.max_records.unwrap_or(builtin.max_records),
+            max_transfer_bytes: merged
+                .max_transfer_bytes
+                .unwrap_or(builtin.max_transfer_bytes),
+            max_rrset_records: merged
+                .max_rrset_records
+                .unwrap_or(builtin.max_rrset_records),
+            max_types_per_name: merged
+                .max_types_per_name
+                .unwrap_or(builtin.max_types_per_name),
+        },
+        ixfr_history: merged.ixfr_history.unwrap_or(DEFAULT_IXFR_HISTORY),
+        ixfr_history_bytes: merged
+            .ixfr_history_bytes
+            .unwrap_or(DEFAULT_IXFR_HISTORY_BYTES),
+        zonefile_sync: merged.zonefile_sync.unwrap_or(DEFAULT_ZONEFILE_SYNC),
+        on_damaged_copy: merged.on_damaged_copy.unwrap_or_default(),
+        zonemd: merged.zonemd.unwrap_or_default(),
+        source: merged.source.unwrap_or_default(),
+        role,
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{DamagedCopy, OnExpire, ZoneConfig};
+use crate::config::{DamagedCopy, OnExpire, ZoneConfig, ZoneRole};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::Events;
 use crate::persist::{self, Integrity, PersistError, Recovery, ZonePaths, ZoneState};
@@ -82,6 +82,12 @@ pub enum RefreshError {
         primary: SocketAddr,
         got: u32,
         announced: u32,
+    },
+    #[error("zone {zone}: transfer from {primary} rejected: {error}")]
+    Catalog {
+        zone: String,
+        primary: SocketAddr,
+        error: crate::catalog::CatalogError,
     },
     #[error("zone {zone}: the new copy is in service but not on disk: {error}")]
     Persist { zone: String, error: DiskError },
@@ -156,6 +162,9 @@ pub struct ZoneRuntime {
     /// Shared with the runtime a reload makes of the same zone.
     disk: Arc<Mutex<Disk>>,
     state: Mutex<ZoneRuntimeState>,
+    /// Catalog zones only: set by the daemon each time membership is
+    /// worked out.
+    catalog_report: Mutex<Option<CatalogReport>>,
 }
 
 /// A zone's status, as the control endpoint and the CLI show it.
@@ -188,6 +197,21 @@ pub struct ZoneStatus {
     /// been replaced by a transfer, served (`on_damaged_copy = "serve"`)
     /// or not.
     pub copy_problem: Option<String>,
+    /// The catalog zone that lists this zone (RFC 9432), if one does.
+    pub catalog: Option<String>,
+    /// A catalog zone: how many members it gives Outpost to serve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
+    /// A catalog zone: what in it was not followed, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub catalog_problems: Vec<String>,
+}
+
+/// What the daemon last made of a catalog zone's copy.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogReport {
+    pub members: usize,
+    pub problems: Vec<String>,
 }
 
 pub fn build_limits(config: &ZoneConfig) -> crate::zone::Limits {
@@ -310,6 +334,7 @@ impl ZoneRuntime {
             entry,
             disk: Arc::new(Mutex::new(disk)),
             state: Mutex::new(state),
+            catalog_report: Mutex::new(None),
         };
         rt.apply_expiry(now);
         if let Some(w) = rt.status(now).signature_warning {
@@ -353,6 +378,7 @@ impl ZoneRuntime {
             entry: self.entry.clone(),
             disk: self.disk.clone(),
             state: Mutex::new(state),
+            catalog_report: Mutex::new(self.catalog_report().clone()),
         };
         rt.apply_expiry(now);
         rt
@@ -502,6 +528,9 @@ impl ZoneRuntime {
                 None
             }
         });
+        // Cloned first: a guard taken inside the literal would live to its
+        // end, and a second one would wait on the first forever.
+        let catalog_report = self.catalog_report().clone();
         ZoneStatus {
             signatures_expire_at,
             signature_warning,
@@ -520,7 +549,23 @@ impl ZoneRuntime {
             disk_error,
             disk_failures,
             copy_problem: st.copy_problem.clone(),
+            catalog: match &self.config.role {
+                ZoneRole::Member(c) => Some(c.to_string()),
+                _ => None,
+            },
+            members: catalog_report.as_ref().map(|r| r.members),
+            catalog_problems: catalog_report.map(|r| r.problems).unwrap_or_default(),
         }
+    }
+
+    fn catalog_report(&self) -> std::sync::MutexGuard<'_, Option<CatalogReport>> {
+        self.catalog_report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_catalog_report(&self, report: CatalogReport) {
+        *self.catalog_report() = Some(report);
     }
 
     /// The timer state as it would be written now.
@@ -692,6 +737,8 @@ pub struct Refresher {
     zones: RwLock<HashMap<Name, Arc<ZoneRuntime>>>,
     scheduler: Scheduler<Name>,
     permits: Arc<Semaphore>,
+    /// Woken when a catalog zone's copy in service changes.
+    catalog_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Refresher {
@@ -712,6 +759,7 @@ impl Refresher {
             zones: RwLock::new(HashMap::new()),
             scheduler,
             permits: Arc::new(Semaphore::new(PARALLEL_CHECKS)),
+            catalog_changed: Arc::new(tokio::sync::Notify::new()),
         });
         for z in zones {
             refresher.add(z);
@@ -722,6 +770,12 @@ impl Refresher {
 
     fn zones_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Name, Arc<ZoneRuntime>>> {
         self.zones.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Woken (once for any number of changes) when a catalog zone's copy
+    /// in service changes: membership is then worked out again.
+    pub fn catalog_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.catalog_changed.clone()
     }
 
     pub fn zone(&self, name: &Name) -> Option<Arc<ZoneRuntime>> {
@@ -806,6 +860,7 @@ impl Refresher {
                 // A panic in one wake-up (a bug, or a library's) must cost one
                 // attempt, not the zone's refreshes forever: the check it left
                 // open is closed as failed and the zone is scheduled again.
+                let before = zone.entry.snapshot();
                 let inner = tokio::spawn({
                     let (zone, this) = (zone.clone(), this.clone());
                     async move { service(&zone, &this.events).await }
@@ -819,6 +874,17 @@ impl Refresher {
                     let mut st = zone.lock();
                     st.last_error = Some(format!("internal error: {why}"));
                     fail(&mut st, now, &zone.config);
+                }
+                if zone.config.role == ZoneRole::Catalog {
+                    let after = zone.entry.snapshot();
+                    let same = match (&before, &after) {
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !same {
+                        this.catalog_changed.notify_one();
+                    }
                 }
                 let now = UnixTime::now();
                 if this.zone(&name).is_some() {

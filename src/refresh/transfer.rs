@@ -265,6 +265,17 @@ async fn make_candidate(
         };
         // ZONEMD covers the whole zone as it now stands, after any IXFR.
         crate::zonemd::check_zone(&new, cfg.zonemd).map_err(|e| rejected(e.into()))?;
+        // A catalog this consumer cannot read is refused whole: the copy in
+        // service, and the membership it gives, stay.
+        if cfg.role == crate::config::ZoneRole::Catalog
+            && let Err(e) = crate::catalog::Catalog::read(&new)
+        {
+            return Err(RefreshError::Catalog {
+                zone: zone_text.clone(),
+                primary,
+                error: e,
+            });
+        }
         Ok(Ok((new, diffs)))
     })
     .await

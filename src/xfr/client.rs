@@ -207,6 +207,17 @@ pub async fn query_soa_from(
             .map_err(|e| ctx.err(e))?;
         let p = Message::parse(&r).map_err(|e| ctx.err(e))?;
         (r, p)
+    } else if parsed.header.rcode_low() != 0 {
+        // Refused (or failed) over UDP: asked again over TCP, as BIND's
+        // `try-tcp-refresh` does; Knot answers queries for a catalog zone
+        // over TCP only. If TCP does no better, the UDP answer stands.
+        match timeout(timeout_each, soa_over_tcp(primary, source, &query)).await {
+            Ok(Ok(r)) => match Message::parse(&r) {
+                Ok(p) if p.header.rcode_low() == 0 => (r, p),
+                _ => (reply, parsed),
+            },
+            _ => (reply, parsed),
+        }
     } else {
         (reply, parsed)
     };

@@ -51,6 +51,9 @@ pub struct Options {
     /// BIND only: statements for each primary zone's `zone` block (such
     /// as `allow-update { 127.0.0.1; };` for a dynamic zone).
     pub bind_zone_options: String,
+    /// Knot only: generate a catalog zone (RFC 9432) of this name listing
+    /// every primary zone (`catalog-role: generate` / `member`).
+    pub knot_catalog: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -585,12 +588,26 @@ database:
                 .collect();
             format!("    notify: [{}]\n", ids.join(", "))
         };
+        let member = opts.knot_catalog.as_ref().map_or(String::new(), |cat| {
+            format!(
+                "    catalog-role: member\n    catalog-zone: {}\n",
+                cat.trim_end_matches('.')
+            )
+        });
         for (zone, _) in zones {
             write!(
                 c,
-                "  - domain: {}\n    file: \"{d}/{}\"\n    acl: [xfr]\n{notify_list}",
+                "  - domain: {}\n    file: \"{d}/{}\"\n    acl: [xfr]\n{notify_list}{member}",
                 zone.trim_end_matches('.'),
                 zone_file_name(zone)
+            )
+            .unwrap();
+        }
+        if let Some(cat) = &opts.knot_catalog {
+            write!(
+                c,
+                "  - domain: {}\n    catalog-role: generate\n    acl: [xfr]\n{notify_list}",
+                cat.trim_end_matches('.')
             )
             .unwrap();
         }
@@ -609,6 +626,8 @@ database:
         let mut cmd = Command::new(knotd);
         // Foreground is knotd's default (-d would daemonize).
         cmd.arg("-c").arg(&conf);
+        // A generated catalog is transferred, not queried: Knot answers
+        // no SOA query for it, so it is not waited for.
         let ready = all_zones(zones, opts);
         Server::launch(Flavor::Knot, dir, port, conf, log, cmd, files, ready)
     }
