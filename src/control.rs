@@ -80,6 +80,8 @@ pub async fn serve(
         .route("/status", get(status))
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
+        .route("/zones/{zone}", get(zone_status))
+        .route("/zones/{zone}/notify", post(notify_now))
         .route("/zones/{zone}/refresh", post(refresh))
         .route("/zones/{zone}/retransfer", post(retransfer))
         .route("/reload", post(reload))
@@ -381,6 +383,82 @@ fn zone_name(zone: &str) -> Result<Name, String> {
             n.to_lowercase()
         })
         .map_err(|e| format!("bad zone name {zone:?}: {e}\n"))
+}
+
+/// One zone's status, as in `/status`.
+async fn zone_status(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    if !authorized(&d, &headers) {
+        return unauthorized();
+    }
+    let name = match zone_name(&zone) {
+        Ok(n) => n,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    match d.refresher().zone(&name) {
+        Some(z) => axum::Json(z.status(crate::refresh::timers::UnixTime::now())).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response(),
+    }
+}
+
+/// Sends NOTIFY for the copy in service to the zone's `notify` targets now
+/// and answers when each has answered or given up: one line per target.
+async fn notify_now(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    if !authorized(&d, &headers) {
+        return unauthorized();
+    }
+    let name = match zone_name(&zone) {
+        Ok(n) => n,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let Some(z) = d.refresher().zone(&name) else {
+        return (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response();
+    };
+    if z.config.notify.is_empty() {
+        return (
+            StatusCode::CONFLICT,
+            format!("{name} has no notify targets (set `notify` for it)\n"),
+        )
+            .into_response();
+    }
+    let Some(copy) = z.entry.snapshot() else {
+        return (
+            StatusCode::CONFLICT,
+            format!("{name} has no copy yet: nothing to notify about\n"),
+        )
+            .into_response();
+    };
+    info!(zone = %name, serial = copy.serial(), "NOTIFY requested by the operator");
+    let results = crate::notify::notify_all(&z.config, copy.soa()).await;
+    let mut body = String::new();
+    let mut failed = false;
+    for (target, r) in results {
+        match r {
+            Ok(tries) => body.push_str(&format!(
+                "{target}: answered (serial {}, {tries} {})\n",
+                copy.serial(),
+                if tries == 1 { "try" } else { "tries" }
+            )),
+            Err(e) => {
+                failed = true;
+                warn!(zone = %name, %target, "{e}");
+                body.push_str(&format!("{target}: {e}\n"));
+            }
+        }
+    }
+    let code = if failed {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::OK
+    };
+    (code, body).into_response()
 }
 
 async fn refresh(

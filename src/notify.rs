@@ -18,6 +18,9 @@ use crate::wire::{self, Message, MessageBuilder, Section, WireError};
 pub const ATTEMPTS: u32 = 5;
 /// Wait for the first answer; doubled after each unanswered try.
 pub const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// An operator waiting at a prompt gets an answer within 7 s (1 + 2 + 4),
+/// well inside the control endpoint's idle timeout.
+const OPERATOR_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -60,6 +63,48 @@ pub fn notify_message(id: u16, zone: &Name, soa: &Record) -> Result<Vec<u8>, Wir
     b.question(zone, RecordType::SOA, wire::CLASS_IN);
     b.record(Section::Answer, soa)?;
     b.finish()
+}
+
+/// Notifies every target of the zone now, all at once, and waits for each
+/// to answer (an operator's `outpost notify`): per target, the tries it
+/// took or why not.
+pub async fn notify_all(
+    config: &ZoneConfig,
+    soa: &Record,
+) -> Vec<(SocketAddr, Result<u32, NotifyError>)> {
+    let handles: Vec<_> = config
+        .notify
+        .iter()
+        .map(|&target| {
+            let (zone, key, soa) = (config.name.clone(), config.key.clone(), soa.clone());
+            let source = config.source_for(target);
+            let h = tokio::spawn(async move {
+                notify(
+                    target,
+                    &zone,
+                    &soa,
+                    key.as_ref(),
+                    OPERATOR_ATTEMPTS,
+                    FIRST_WAIT,
+                    source,
+                )
+                .await
+            });
+            (target, h)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for (target, h) in handles {
+        let r = h.await.unwrap_or_else(|e| {
+            Err(NotifyError::Io {
+                zone: config.name.to_string(),
+                target,
+                error: std::io::Error::other(e.to_string()),
+            })
+        });
+        out.push((target, r));
+    }
+    out
 }
 
 /// Notifies every target of the zone in the background.

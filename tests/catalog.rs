@@ -385,3 +385,94 @@ primaries = [\"{}\"]
 fn op_addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// A thousand members listed at once: the zones already served go on
+/// being answered, each query promptly, while the new ones are loaded and
+/// transferred.
+#[test]
+fn a_thousand_members_at_once() {
+    const N: usize = 1000;
+    let outpost_port = free_port();
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let names: Vec<String> = (0..N).map(|i| format!("m{i}.bulk.example.")).collect();
+    let mut zones: Vec<(String, String)> = names
+        .iter()
+        .map(|z| (z.clone(), member_zone(z, 1)))
+        .collect();
+    zones.push(("hand.example.".into(), member_zone("hand.example.", 1)));
+    zones.push((CAT.into(), catalog_zone(CAT, 1, "2", &[], "")));
+    let zone_refs: Vec<(&str, &str)> = zones
+        .iter()
+        .map(|(z, t)| (z.as_str(), t.as_str()))
+        .collect();
+    let opts = Options {
+        notify: vec![SocketAddr::from(([127, 0, 0, 1], outpost_port))],
+        ..Default::default()
+    };
+    let mut bind = Bind::start(&zone_refs, &[], &opts);
+    let dir = tempfile::tempdir().unwrap();
+    let template = config(bind.addr(), control, &[CAT]);
+    let mut op = Outpost::start_on(dir.path(), &template, outpost_port);
+    op.wait_ready("hand.example.", Duration::from_secs(10));
+    let addr = op.addr;
+    op.wait_for("hand.example. served", Duration::from_secs(10), || {
+        served(addr, "hand.example.")
+    });
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut slowest, mut asked, mut lost) = (Duration::ZERO, 0u32, 0u32);
+            let wire = build_query("hand.example.", RecordType::SOA, Q::udp());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                match exchange_timeout(addr, &wire, false, Duration::from_secs(1)) {
+                    Ok(_) => slowest = slowest.max(t.elapsed()),
+                    Err(_) => lost += 1,
+                }
+                asked += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (slowest, asked, lost)
+        })
+    };
+    let members: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, z)| (format!("u{i}"), z.clone()))
+        .collect();
+    let member_refs: Vec<(&str, &str)> = members
+        .iter()
+        .map(|(i, z)| (i.as_str(), z.as_str()))
+        .collect();
+    bind.update_zone(CAT, &catalog_zone(CAT, 2, "2", &member_refs, ""));
+    let t = Instant::now();
+    op.wait_for(
+        "the thousand members listed",
+        Duration::from_secs(10),
+        || zone_status(control, CAT).is_some_and(|c| c["members"] == N),
+    );
+    let listed = t.elapsed();
+    op.wait_for("every member served", Duration::from_secs(120), || {
+        status(control)["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|z| z["served"] == true)
+            .count()
+            == N + 2
+    });
+    let all_served = t.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (slowest, asked, lost) = prober.join().unwrap();
+    eprintln!(
+        "{N} members: in the table {listed:?} and all served {all_served:?} after the catalog's reload; \
+         hand.example. meanwhile: {asked} queries, slowest answer {slowest:?}, {lost} unanswered"
+    );
+    assert_eq!(lost, 0, "a query for a zone already served went unanswered");
+    assert!(slowest < Duration::from_millis(200), "{slowest:?}");
+    for z in [&names[0], &names[N / 2], &names[N - 1]] {
+        assert!(served(addr, z), "{z}");
+    }
+}

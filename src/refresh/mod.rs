@@ -165,6 +165,9 @@ pub struct ZoneRuntime {
     /// Catalog zones only: set by the daemon each time membership is
     /// worked out.
     catalog_report: Mutex<Option<CatalogReport>>,
+    /// SOA checks finished (whatever their outcome), for an operator who
+    /// waits for the one asked for.
+    checks_done: std::sync::atomic::AtomicU64,
 }
 
 /// A zone's status, as the control endpoint and the CLI show it.
@@ -205,6 +208,9 @@ pub struct ZoneStatus {
     /// A catalog zone: what in it was not followed, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub catalog_problems: Vec<String>,
+    /// SOA checks finished since start (or since the zone was last
+    /// reconfigured): `outpost refresh --wait` waits for it to move.
+    pub checks: u64,
 }
 
 /// What the daemon last made of a catalog zone's copy.
@@ -335,6 +341,7 @@ impl ZoneRuntime {
             disk: Arc::new(Mutex::new(disk)),
             state: Mutex::new(state),
             catalog_report: Mutex::new(None),
+            checks_done: Default::default(),
         };
         rt.apply_expiry(now);
         if let Some(w) = rt.status(now).signature_warning {
@@ -379,6 +386,7 @@ impl ZoneRuntime {
             disk: self.disk.clone(),
             state: Mutex::new(state),
             catalog_report: Mutex::new(self.catalog_report().clone()),
+            checks_done: Default::default(),
         };
         rt.apply_expiry(now);
         rt
@@ -555,6 +563,7 @@ impl ZoneRuntime {
             },
             members: catalog_report.as_ref().map(|r| r.members),
             catalog_problems: catalog_report.map(|r| r.problems).unwrap_or_default(),
+            checks: self.checks_done(),
         }
     }
 
@@ -562,6 +571,11 @@ impl ZoneRuntime {
         self.catalog_report
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// SOA checks finished since this runtime was made.
+    pub fn checks_done(&self) -> u64 {
+        self.checks_done.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn set_catalog_report(&self, report: CatalogReport) {
@@ -874,6 +888,9 @@ impl Refresher {
                     let mut st = zone.lock();
                     st.last_error = Some(format!("internal error: {why}"));
                     fail(&mut st, now, &zone.config);
+                    drop(st);
+                    zone.checks_done
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
                 }
                 if zone.config.role == ZoneRole::Catalog {
                     let after = zone.entry.snapshot();
@@ -1027,6 +1044,8 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     }
     zone.save_state().await;
     zone.apply_expiry(now);
+    zone.checks_done
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
