@@ -71,7 +71,7 @@ pub fn notify_message(id: u16, zone: &Name, soa: &Record) -> Result<Vec<u8>, Wir
 pub async fn notify_all(
     config: &ZoneConfig,
     soa: &Record,
-) -> Vec<(SocketAddr, Result<u32, NotifyError>)> {
+) -> Vec<(SocketAddr, Result<u32, String>)> {
     let handles: Vec<_> = config
         .notify
         .iter()
@@ -95,13 +95,10 @@ pub async fn notify_all(
         .collect();
     let mut out = Vec::with_capacity(handles.len());
     for (target, h) in handles {
-        let r = h.await.unwrap_or_else(|e| {
-            Err(NotifyError::Io {
-                zone: config.name.to_string(),
-                target,
-                error: std::io::Error::other(e.to_string()),
-            })
-        });
+        let r = match h.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("zone {}: NOTIFY to {target}: {e}", config.name)),
+        };
         out.push((target, r));
     }
     out
