@@ -193,6 +193,8 @@ fn status_table(json: &str) -> Result<String, String> {
             .map_or("-".to_string(), |s| s.to_string());
         let expires = match (z["expires_in"].as_u64(), z["state"].as_str()) {
             (_, Some("expired")) | (_, Some("expired-serving")) => "expired".to_string(),
+            // Answered SERVFAIL, as if expired: "never" would read as safe.
+            _ if z["serial"].is_null() => "no copy".to_string(),
             (Some(s), _) => human(s),
             (None, _) => "never".to_string(),
         };
@@ -265,5 +267,43 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Audit(args) => crate::audit::cli::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_table;
+
+    /// The EXPIRES IN column of the one zone's row.
+    fn expires(zone: serde_json::Value) -> String {
+        let json = serde_json::json!({ "now": 0, "zones": [zone] }).to_string();
+        let table = status_table(&json).unwrap();
+        let at = table.find("EXPIRES IN").unwrap();
+        let row = table.lines().nth(1).unwrap();
+        row[at..at + 12].trim().to_string()
+    }
+
+    #[test]
+    fn expires_in_tells_no_copy_from_never() {
+        let no_copy = serde_json::json!({
+            "zone": "example.org.", "state": "retrying", "serial": null,
+            "source": null, "expires_in": null,
+        });
+        assert_eq!(expires(no_copy), "no copy");
+        let seed = serde_json::json!({
+            "zone": "example.com.", "state": "retrying", "serial": 1,
+            "source": "seed", "expires_in": null,
+        });
+        assert_eq!(expires(seed), "never");
+        let fresh = serde_json::json!({
+            "zone": "example.com.", "state": "fresh", "serial": 1,
+            "source": "transfer", "expires_in": 90000,
+        });
+        assert_eq!(expires(fresh), "1d1h");
+        let expired = serde_json::json!({
+            "zone": "example.com.", "state": "expired", "serial": 1,
+            "source": "disk", "expires_in": 0,
+        });
+        assert_eq!(expires(expired), "expired");
     }
 }

@@ -141,18 +141,29 @@ fn data_dir_problem(dir: &Path) -> Option<String> {
         ));
     }
     let probe = existing.join(format!(".outpost-check-{}", std::process::id()));
-    match File::create(&probe) {
+    let e = match File::create(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
-            None
+            return None;
         }
-        Err(e) if existing == dir => Some(format!("{} is not writable: {e}", dir.display())),
-        Err(e) => Some(format!(
-            "{} cannot be created: {} is not writable: {e}",
-            dir.display(),
-            existing.display()
-        )),
-    }
+        Err(e) => e,
+    };
+    // Only a refusal means "not writable"; a pseudo file system such as
+    // /proc answers ENOENT, and calling that "not writable" contradicts
+    // the error printed beside it.
+    let failed = if matches!(
+        e.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+    ) {
+        format!("{} is not writable: {e}", existing.display())
+    } else {
+        format!("creating a file in {} failed: {e}", existing.display())
+    };
+    Some(if existing == dir {
+        failed
+    } else {
+        format!("{} cannot be created: {failed}", dir.display())
+    })
 }
 
 /// Why `addr` cannot be bound (TCP, and UDP for DNS), if it cannot. The
@@ -198,4 +209,24 @@ fn can_bind_privileged() -> bool {
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(1024);
     cap || start == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_dir_problem;
+    use std::path::Path;
+
+    #[test]
+    fn data_dir_problem_names_what_failed() {
+        // /proc exists and root may write to files in it, yet no file can be
+        // created there: the message must not blame permissions.
+        let p = data_dir_problem(Path::new("/proc/outpost-data")).unwrap();
+        assert!(
+            p.starts_with("/proc/outpost-data cannot be created: creating a file in /proc failed:"),
+            "{p}"
+        );
+        assert!(!p.contains("not writable"), "{p}");
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(data_dir_problem(&dir.path().join("a/b")), None);
+    }
 }

@@ -49,6 +49,11 @@ fn example_full_parses() {
     assert_eq!(com.on_expire, OnExpire::KeepServing);
     assert_eq!(com.key.as_ref().unwrap().name.to_string(), "xfr-key.");
     assert_eq!(com.allow_transfer.len(), 2);
+    // "16M" would be 16,000,000: the example must show the real default.
+    assert_eq!(
+        com.ixfr_history_bytes,
+        outpost::config::DEFAULT_IXFR_HISTORY_BYTES
+    );
 
     let org = &config.zones[1];
     assert_eq!(org.on_expire, OnExpire::Servfail);

@@ -357,7 +357,7 @@ remote-control:
             ("192.0.2.10@53", format!("127.0.0.1@{outpost_port}")),
             ("provide-xfr: 192.0.2.10 ", "provide-xfr: 127.0.0.1 ".into()),
             (
-                "\"/etc/nsd/example.com.zone\"",
+                "\"/var/lib/nsd/example.com.zone\"",
                 format!("\"{}\"", zone_file.display()),
             ),
         ],
