@@ -93,6 +93,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(o.udp_workers != n.udp_workers, "server.udp_workers");
     check(o.tcp != n.tcp, "server.tcp_*");
     check(o.control_limits != n.control_limits, "server.control_*");
+    check(o.refresh != n.refresh, "server.max_refresh_checks*");
     check(old.identity != new.identity, "identity");
     check(old.rrl != new.rrl, "rrl");
     check(old.cookies != new.cookies, "cookies");
@@ -534,7 +535,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // seed before any network traffic.
     let store = Arc::new(Store::new(ZoneTable::default()));
     let events = Arc::new(Events::default());
-    let (refresher, refresh_task) = Refresher::start(Vec::new(), events.clone());
+    let (refresher, refresh_task) =
+        Refresher::start(Vec::new(), events.clone(), config.server.refresh);
     let keys = config.keys.values().cloned().collect();
     let handler = Handler::with_secondary(store.clone(), events.clone(), refresher.clone(), keys)
         .with_max_transfers_out(config.server.tcp.max_transfers_out)

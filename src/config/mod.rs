@@ -68,6 +68,10 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TCP_BUSY_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_REFRESH_CHECKS: usize = 32;
+/// A primary serving thousands of zones is asked about at most this many at
+/// once.
+pub const DEFAULT_MAX_REFRESH_CHECKS_PER_PRIMARY: usize = 16;
 /// As BIND's `transfers-out`.
 pub const DEFAULT_MAX_TRANSFERS_OUT: usize = 10;
 pub const DEFAULT_CONTROL_MAX_CONNECTIONS: usize = 64;
@@ -115,6 +119,25 @@ pub struct ServerConfig {
     pub udp_workers: usize,
     pub tcp: TcpLimits,
     pub control_limits: ControlLimits,
+    pub refresh: RefreshLimits,
+}
+
+/// How hard the refreshes press on the primaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshLimits {
+    /// Zones checked (SOA query, transfer if needed) at the same time.
+    pub max_checks: usize,
+    /// The same, towards any one primary (as BIND's `transfers-per-ns`).
+    pub max_checks_per_primary: usize,
+}
+
+impl Default for RefreshLimits {
+    fn default() -> Self {
+        RefreshLimits {
+            max_checks: DEFAULT_MAX_REFRESH_CHECKS,
+            max_checks_per_primary: DEFAULT_MAX_REFRESH_CHECKS_PER_PRIMARY,
+        }
+    }
 }
 
 /// Bounds on DNS over TCP and on transfers out.

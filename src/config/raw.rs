@@ -52,6 +52,8 @@ pub(super) struct RawServer {
     pub tcp_busy_idle_timeout: Option<DurationValue>,
     pub tcp_write_timeout: Option<DurationValue>,
     pub max_transfers_out: Option<usize>,
+    pub max_refresh_checks: Option<usize>,
+    pub max_refresh_checks_per_primary: Option<usize>,
     pub control_max_connections: Option<usize>,
     pub control_header_timeout: Option<DurationValue>,
     pub control_idle_timeout: Option<DurationValue>,

@@ -569,7 +569,23 @@ fn check_server(
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
 
+    let d = super::RefreshLimits::default();
+    let refresh = super::RefreshLimits {
+        max_checks: positive(
+            raw.max_refresh_checks,
+            d.max_checks,
+            "server.max_refresh_checks",
+            p,
+        ),
+        max_checks_per_primary: positive(
+            raw.max_refresh_checks_per_primary,
+            d.max_checks_per_primary,
+            "server.max_refresh_checks_per_primary",
+            p,
+        ),
+    };
     Some(ServerConfig {
+        refresh,
         listen,
         data_dir: data_dir?,
         control,

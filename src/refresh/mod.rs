@@ -50,8 +50,6 @@ pub use transfer::TransferMethod;
 const SOA_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a zone that is expired but still served is logged at warn.
 const EXPIRED_WARN_EVERY: Duration = Duration::from_secs(3600);
-/// Zones checked at the same time; more wait their turn.
-const PARALLEL_CHECKS: usize = 16;
 
 /// Every `ZoneStatus::state`, for the metrics' one-hot state gauge.
 /// `static`: no primaries, served as loaded (seed or disk), never refreshed.
@@ -753,6 +751,10 @@ pub struct Refresher {
     permits: Arc<Semaphore>,
     /// Woken when a catalog zone's copy in service changes.
     catalog_changed: Arc<tokio::sync::Notify>,
+    /// One per primary address (known from the configuration, so bounded
+    /// by it): checks towards that primary at once.
+    per_primary: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
+    limits: crate::config::RefreshLimits,
 }
 
 impl std::fmt::Debug for Refresher {
@@ -766,14 +768,17 @@ impl Refresher {
     pub fn start(
         zones: Vec<Arc<ZoneRuntime>>,
         events: Arc<Events>,
+        limits: crate::config::RefreshLimits,
     ) -> (Arc<Refresher>, JoinHandle<()>) {
         let (scheduler, due) = Scheduler::spawn();
         let refresher = Arc::new(Refresher {
             events,
             zones: RwLock::new(HashMap::new()),
             scheduler,
-            permits: Arc::new(Semaphore::new(PARALLEL_CHECKS)),
+            permits: Arc::new(Semaphore::new(limits.max_checks)),
             catalog_changed: Arc::new(tokio::sync::Notify::new()),
+            per_primary: Mutex::new(HashMap::new()),
+            limits,
         });
         for z in zones {
             refresher.add(z);
@@ -784,6 +789,15 @@ impl Refresher {
 
     fn zones_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Name, Arc<ZoneRuntime>>> {
         self.zones.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn primary_slot(&self, primary: SocketAddr) -> Arc<Semaphore> {
+        self.per_primary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(primary)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_checks_per_primary)))
+            .clone()
     }
 
     /// Woken (once for any number of changes) when a catalog zone's copy
@@ -877,7 +891,7 @@ impl Refresher {
                 let before = zone.entry.snapshot();
                 let inner = tokio::spawn({
                     let (zone, this) = (zone.clone(), this.clone());
-                    async move { service(&zone, &this.events).await }
+                    async move { service(&zone, &this).await }
                 });
                 if let Err(e) = inner.await
                     && e.is_panic()
@@ -915,18 +929,19 @@ impl Refresher {
 
 /// What a wake-up of the scheduler does for one zone: the answers' state
 /// first, then the files, then an SOA check if one is due.
-async fn service(zone: &Arc<ZoneRuntime>, events: &Events) {
+async fn service(zone: &Arc<ZoneRuntime>, refresher: &Refresher) {
     let now = UnixTime::now();
     zone.apply_expiry(now);
     zone.maintain_disk(now).await;
     // A static zone (no primaries): nothing to ask, nothing failed.
     if !zone.config.primaries.is_empty() && zone.check_due(now) {
-        check(zone, events).await;
+        check(zone, refresher).await;
     }
 }
 
 /// One check of one zone: SOA query, transfer if needed, persist, swap.
-async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
+async fn check(zone: &Arc<ZoneRuntime>, refresher: &Refresher) {
+    let events = &refresher.events;
     let now = UnixTime::now();
     let (our_serial, has_copy, from_seed, force) = {
         let mut st = zone.lock();
@@ -953,6 +968,8 @@ async fn check(zone: &Arc<ZoneRuntime>, events: &Events) {
     let zone_label = cfg.name.to_string();
     let mut outcome: Option<Result<(), RefreshError>> = None;
     for &primary in &cfg.primaries {
+        // Held through the SOA query and any transfer from this primary.
+        let _slot = refresher.primary_slot(primary).acquire_owned().await;
         let source = cfg.source_for(primary);
         let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await {
             Ok(soa) => soa,
