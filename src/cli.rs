@@ -48,20 +48,38 @@ pub enum Command {
     /// Show every zone of the running server: state, serial, last contact,
     /// time left before expiry.
     Status {
+        /// One zone, with all its timers, instead of the table of all.
+        zone: Option<String>,
         #[command(flatten)]
         target: ControlTarget,
         /// Print the server's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// List the zones served, with the catalog each comes from.
+    Zones {
+        #[command(flatten)]
+        target: ControlTarget,
+    },
     /// Ask the running server for an SOA check of ZONE now.
     Refresh {
         zone: String,
+        #[command(flatten)]
+        wait: Wait,
         #[command(flatten)]
         target: ControlTarget,
     },
     /// Ask the running server for a full transfer (AXFR) of ZONE now.
     Retransfer {
+        zone: String,
+        #[command(flatten)]
+        wait: Wait,
+        #[command(flatten)]
+        target: ControlTarget,
+    },
+    /// Send NOTIFY for ZONE to its `notify` targets now, and report what
+    /// each answered.
+    Notify {
         zone: String,
         #[command(flatten)]
         target: ControlTarget,
@@ -79,6 +97,18 @@ pub enum Command {
     },
     /// Check a zone's disaster readiness (offsite MX and NS, TTLs, expiry).
     Audit(Box<crate::audit::cli::AuditArgs>),
+}
+
+/// Waiting for a check's outcome.
+#[derive(Debug, clap::Args)]
+pub struct Wait {
+    /// Wait for the check to finish and report its outcome (the serial
+    /// reached, or the error); exit status 1 when it failed.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 /// Where the running server's control endpoint is.
@@ -212,6 +242,118 @@ fn status_table(json: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// One zone's status, a line per field.
+fn zone_details(json: &str) -> Result<String, String> {
+    let z: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("bad status JSON: {e}"))?;
+    let now = crate::refresh::timers::UnixTime::now().0;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let when = |v: &serde_json::Value| match v.as_u64() {
+        Some(t) => format!("{} ({t})", ago(now, Some(t))),
+        None => "-".to_string(),
+    };
+    let mut rows: Vec<(&str, String)> = vec![
+        ("zone", text(&z["zone"])),
+        ("state", text(&z["state"])),
+        ("served", text(&z["served"])),
+        ("serial", text(&z["serial"])),
+        ("source", text(&z["source"])),
+        ("records", text(&z["records"])),
+        ("last contact", when(&z["last_contact"])),
+        ("last primary", text(&z["last_primary"])),
+        ("next refresh", when(&z["next_refresh"])),
+        ("expires", when(&z["expires_at"])),
+        ("last error", text(&z["last_error"])),
+        ("catalog", text(&z["catalog"])),
+    ];
+    if !z["members"].is_null() {
+        rows.push(("members", text(&z["members"])));
+    }
+    for (key, label) in [
+        ("disk_error", "disk error"),
+        ("copy_problem", "copy problem"),
+        ("signature_warning", "signatures"),
+    ] {
+        if !z[key].is_null() {
+            rows.push((label, text(&z[key])));
+        }
+    }
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{k:<13} {v}\n"));
+    }
+    for p in z["catalog_problems"].as_array().into_iter().flatten() {
+        out.push_str(&format!("{:<13} {}\n", "catalog note", text(p)));
+    }
+    Ok(out)
+}
+
+/// Every zone with its catalog (or "-" for a `[[zone]]`).
+fn zones_list(json: &str) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("bad status JSON: {e}"))?;
+    let mut out = format!("{:<40} {:<16} {}\n", "ZONE", "STATE", "CATALOG");
+    for z in v["zones"].as_array().into_iter().flatten() {
+        let role = match (z["catalog"].as_str(), z["members"].as_u64()) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(n)) => format!("(catalog zone, {n} members)"),
+            (None, None) => "-".to_string(),
+        };
+        out.push_str(&format!(
+            "{:<40} {:<16} {role}\n",
+            z["zone"].as_str().unwrap_or("?"),
+            z["state"].as_str().unwrap_or("?")
+        ));
+    }
+    Ok(out)
+}
+
+/// `refresh`/`retransfer`: asks for the check; with --wait, follows the
+/// zone's count of finished checks until it moves and reports the outcome.
+fn check_and_wait(target: &ControlTarget, zone: &str, verb: &str, wait: &Wait) -> ExitCode {
+    if !wait.wait {
+        return print_or_fail(
+            control_call(target, "POST", &format!("/zones/{zone}/{verb}")),
+            |t| print!("{t}"),
+        );
+    }
+    let status = |t: &ControlTarget| -> Result<serde_json::Value, String> {
+        let body = control_call(t, "GET", &format!("/zones/{zone}"))?;
+        serde_json::from_str(&body).map_err(|e| format!("bad status JSON: {e}"))
+    };
+    let result = (|| -> Result<String, String> {
+        let before = status(target)?["checks"].as_u64().unwrap_or(0);
+        control_call(target, "POST", &format!("/zones/{zone}/{verb}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait.timeout);
+        loop {
+            let now = status(target)?;
+            if now["checks"].as_u64().unwrap_or(0) > before {
+                return match now["last_error"].as_str() {
+                    Some(e) => Err(format!("{verb} of {zone} failed: {e}")),
+                    None => Ok(format!(
+                        "{verb} of {} done: serial {} from {}\n",
+                        now["zone"].as_str().unwrap_or(zone),
+                        now["serial"],
+                        now["last_primary"].as_str().unwrap_or("-")
+                    )),
+                };
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{verb} of {zone}: no outcome within {} s (it goes on in the server)",
+                    wait.timeout
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })();
+    print_or_fail(result, |t| print!("{t}"))
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config } => {
@@ -234,17 +376,34 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Status { target, json } => {
+        Command::Status {
+            zone: None,
+            target,
+            json,
+        } => {
             let result = control_call(&target, "GET", "/status")
                 .and_then(|body| if json { Ok(body) } else { status_table(&body) });
             print_or_fail(result, |t| print!("{t}"))
         }
-        Command::Refresh { zone, target } => print_or_fail(
-            control_call(&target, "POST", &format!("/zones/{zone}/refresh")),
+        Command::Status {
+            zone: Some(zone),
+            target,
+            json,
+        } => {
+            let result = control_call(&target, "GET", &format!("/zones/{zone}"))
+                .and_then(|body| if json { Ok(body) } else { zone_details(&body) });
+            print_or_fail(result, |t| print!("{t}"))
+        }
+        Command::Zones { target } => print_or_fail(
+            control_call(&target, "GET", "/status").and_then(|body| zones_list(&body)),
             |t| print!("{t}"),
         ),
-        Command::Retransfer { zone, target } => print_or_fail(
-            control_call(&target, "POST", &format!("/zones/{zone}/retransfer")),
+        Command::Refresh { zone, wait, target } => check_and_wait(&target, &zone, "refresh", &wait),
+        Command::Retransfer { zone, wait, target } => {
+            check_and_wait(&target, &zone, "retransfer", &wait)
+        }
+        Command::Notify { zone, target } => print_or_fail(
+            control_call(&target, "POST", &format!("/zones/{zone}/notify")),
             |t| print!("{t}"),
         ),
         Command::Reload { target } => {
