@@ -38,7 +38,24 @@ fn example_full_parses() {
     assert_eq!(config.rrl.window, std::time::Duration::from_secs(15));
     assert!(config.cookies.secret.is_some() && config.cookies.previous_secret.is_some());
     assert_eq!(config.cache.size, 64 << 20);
-    assert_eq!(config.zones.len(), 2);
+    // The two [[zone]], then the catalog zone.
+    assert_eq!(config.zones.len(), 3);
+    assert_eq!(
+        config.server.refresh,
+        outpost::config::RefreshLimits::default()
+    );
+    let cat = &config.catalogs[0];
+    assert_eq!(cat.name.to_string(), "catalog.home.example.");
+    assert_eq!(config.zones[2].name, cat.name);
+    assert_eq!(
+        cat.member_removal_grace,
+        outpost::config::DEFAULT_MEMBER_REMOVAL_GRACE
+    );
+    assert_eq!(cat.members.on_expire, OnExpire::KeepServing);
+    assert_eq!(
+        cat.groups["partners"].primaries[0].to_string(),
+        "192.0.2.54:53"
+    );
 
     let com = &config.zones[0];
     assert_eq!(com.name.to_string(), "example.com.");

@@ -17,11 +17,11 @@ fn zones_asked(per_primary: Option<usize>, zones: usize, window: Duration) -> us
     let primary = UdpSocket::bind("127.0.0.1:0").unwrap();
     let primary_addr: SocketAddr = primary.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        "[server]
+    let mut config = "[server]
 listen = [\"127.0.0.1:{port}\"]
 data_dir = \"{dir}/data\"
-".to_string();
+"
+    .to_string();
     if let Some(n) = per_primary {
         config.push_str(&format!("max_refresh_checks_per_primary = {n}\n"));
     }
