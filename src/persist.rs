@@ -111,9 +111,68 @@ where
     }
     // Without this the rename itself may not survive a power loss.
     let dir = parent_dir(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
+    sync_dir(dir).map_err(io_err("fsync directory", dir))
+}
+
+/// Directory syncs in progress or wanted, by directory.
+#[derive(Default)]
+struct DirSyncs {
+    dirs: std::collections::HashMap<PathBuf, DirSync>,
+}
+
+#[derive(Default)]
+struct DirSync {
+    /// Syncs asked for so far; each caller waits for one that starts after
+    /// its own request.
+    requested: u64,
+    /// Every request up to this one is covered by a finished sync.
+    done: u64,
+    running: bool,
+}
+
+#[cfg(test)]
+static DIR_SYNCS_RUN: AtomicU64 = AtomicU64::new(0);
+
+static DIR_SYNCS: std::sync::LazyLock<(std::sync::Mutex<DirSyncs>, std::sync::Condvar)> =
+    std::sync::LazyLock::new(Default::default);
+
+/// fsync of a directory, shared by every writer that renamed a file into it
+/// before the sync started (group commit): thousands of zones transferred
+/// at once cost a directory sync per batch, not one per file. Callers return
+/// only once a sync that began after their request has finished, so their
+/// rename is durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    let (lock, cv) = &*DIR_SYNCS;
+    let mut all = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let st = all.dirs.entry(dir.to_path_buf()).or_default();
+    st.requested += 1;
+    let mine = st.requested;
+    loop {
+        let st = all.dirs.get_mut(dir).expect("entry made above");
+        if st.done >= mine {
+            return Ok(());
+        }
+        if st.running {
+            all = cv.wait(all).unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        st.running = true;
+        let covers = st.requested;
+        drop(all);
+        let result = File::open(dir).and_then(|d| d.sync_all());
+        #[cfg(test)]
+        DIR_SYNCS_RUN.fetch_add(1, Ordering::Relaxed);
+        all = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let st = all.dirs.get_mut(dir).expect("entry made above");
+        st.running = false;
+        if result.is_ok() {
+            st.done = st.done.max(covers);
+        }
+        cv.notify_all();
+        // A failed sync is the error of whoever ran it; the others try
+        // again with a sync of their own.
+        result?;
+    }
 }
 
 fn write_temp<F, E>(path: &Path, tmp: &Path, write: F) -> Result<(), PersistError>
@@ -600,6 +659,34 @@ mod tests {
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
+    }
+
+    /// Many writers into one directory at once: every file arrives whole,
+    /// and they share directory syncs instead of one each.
+    #[test]
+    fn concurrent_writes_share_directory_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = DIR_SYNCS_RUN.load(Ordering::Relaxed);
+        let writers: Vec<_> = (0..64)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i}"));
+                std::thread::spawn(move || {
+                    write_atomic_bytes(&path, format!("file {i}").as_bytes()).unwrap()
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        for i in 0..64 {
+            let text = fs::read_to_string(dir.path().join(format!("f{i}"))).unwrap();
+            assert_eq!(text, format!("file {i}"));
+        }
+        let syncs = DIR_SYNCS_RUN.load(Ordering::Relaxed) - before;
+        // Other tests of this binary may sync too; with 64 writers racing,
+        // fewer than 64 syncs means they were shared.
+        assert!(syncs >= 1, "{syncs}");
+        eprintln!("64 concurrent writes: {syncs} directory syncs");
     }
 
     fn temp_files(dir: &Path) -> Vec<String> {
