@@ -89,6 +89,21 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def pss_kib(pid):
+    """Proportional set size of a process (/proc/PID/smaps_rollup): its
+    resident pages, each shared one divided among the processes mapping
+    it, so the sum over NSD's forked processes counts their copy-on-write
+    zone data once. 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class Server:
     """One running server. `threads` is the number of query-serving threads
     (or processes, for NSD); `cpu` pins it (and every thread or process it
@@ -175,6 +190,25 @@ class Server:
                 total += st[1]
         return total / CLK_TCK
 
+    def cpu_split(self):
+        """(user, system) CPU seconds of all the server's processes and
+        the children they reaped."""
+        user = system = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            user += int(fields[11]) + int(fields[13])
+            system += int(fields[12]) + int(fields[14])
+        return user / CLK_TCK, system / CLK_TCK
+
+    def tree_pss_kib(self):
+        """Memory of all the server's processes now: the sum of their PSS."""
+        return sum(pss_kib(p) for p in self.pids())
+
     def peak_rss_kib(self):
         """VmHWM of the server's largest process (NSD's processes share
         most pages copy-on-write, so a sum would overcount)."""
@@ -227,10 +261,18 @@ class Bind(Server):
         # its differences for IXFR out (--ixfr).
         self.dynamic = dynamic
 
+    # At most this many transfers out at once (BIND's default is 10).
+    transfers_out = 20
+    # BIND's own: 150 TCP clients, a listen queue of 10.
+    tcp_options = ""
+
+    def zone_stanzas(self):
+        update = " allow-update { 127.0.0.1; };" if self.dynamic else ""
+        return f'zone "{ZONE}" {{ type primary; file "{self.zonefile}";{update} }};\n'
+
     def command(self):
         d = self.dir
         conf = os.path.join(d, "named.conf")
-        update = " allow-update { 127.0.0.1; };" if self.dynamic else ""
         _write(conf, f"""options {{
     directory "{d}";
     pid-file "{d}/named.pid";
@@ -243,11 +285,10 @@ class Bind(Server):
     allow-transfer {{ 127.0.0.1; }};
     transfer-source 127.0.0.1;
     notify no;
-    transfers-out 20;
+    transfers-out {self.transfers_out};{self.tcp_options}
 }};
 logging {{ category default {{ default_stderr; }}; }};
-zone "{ZONE}" {{ type primary; file "{self.zonefile}";{update} }};
-""")
+{self.zone_stanzas()}""")
         # -g: foreground, log to stderr, no privilege drop.
         return [need("named", "bind9"), "-g", "-c", conf]
 
@@ -395,6 +436,170 @@ name = "{ZONE}"
 
     def version(self):
         return subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
+
+
+# --many-zones: one primary serving many small zones, and each secondary
+# configured with all of them, keeping what it transferred on disk so that
+# it can start again from there. Each has `zonefile_dir`, where a zone file
+# per zone appears once that zone is on disk.
+
+
+def zone_files(directory):
+    """How many `*.zone` files `directory` holds (0 if it does not exist)."""
+    try:
+        return sum(1 for e in os.listdir(directory) if e.endswith(".zone"))
+    except OSError:
+        return 0
+
+
+class ManyBind(Bind):
+    """The primary of --many-zones: `zones` is [(name, zone file)]. Quotas
+    raised so that BIND is not what limits a secondary: as many transfers
+    out at once as there are zones, plus 1,000 (NSD asks for hundreds at
+    once, pipelined on its connections), 1,000 TCP clients (BIND's
+    defaults, 10 transfers and 150 clients, would make it refuse a
+    secondary that asks for more, which would then measure the
+    secondary's retry timers), a listen queue of 1,024."""
+
+    tcp_options = "\n    tcp-clients 1000;\n    tcp-listen-queue 1024;"
+
+    def __init__(self, workdir, zones):
+        super().__init__(workdir, None)
+        self.zones = zones
+        self.transfers_out = len(zones) + 1000
+
+    def zone_stanzas(self):
+        return "".join(f'zone "{name}" {{ type primary; file "{path}"; }};\n' for name, path in self.zones)
+
+
+class ManyKnot(Knot):
+    """Knot as the secondary of every zone in `zones` (names). Knot's
+    defaults otherwise: the zone file written right after each transfer
+    (`zonefile-sync: 0`) and loaded at start (`zonefile-load: whole`), the
+    journal for changes, background workers as many as CPUs."""
+
+    def __init__(self, workdir, primary_port, zones, threads=2):
+        super().__init__(workdir, primary_port, threads)
+        self.zones = zones
+        self.zonefile_dir = os.path.join(self.dir, "zones")
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "knot.conf")
+        zones = "".join(f"  - domain: {z}\n" for z in self.zones)
+        _write(conf, f"""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{self.port}
+    udp-workers: {self.threads}
+    tcp-workers: {self.threads}
+control:
+    listen: "{d}/knot.sock"
+log:
+  - target: stderr
+    any: notice
+database:
+    storage: "{d}"
+remote:
+  - id: primary
+    address: 127.0.0.1@{self.primary_port}
+acl:
+  - id: notify_in
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "{d}/zones"
+    master: primary
+    acl: [notify_in]
+zone:
+{zones}""")
+        return [need("knotd", "knot"), "-c", conf]
+
+
+class ManyNsd(Nsd):
+    """NSD as the secondary of every zone in `zones` (names), through one
+    pattern (`request-xfr`, `allow-notify`). No database (NSD 4.6's
+    choice when `database: ""`): transferred zones are kept in zone files,
+    written every `zonefiles_write` seconds."""
+
+    def __init__(self, workdir, primary_port, zones, threads=2, zonefiles_write=1):
+        super().__init__(workdir, primary_port, threads)
+        self.zones = zones
+        self.zonefiles_write = zonefiles_write
+        self.zonefile_dir = os.path.join(self.dir, "zones")
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "nsd.conf")
+        os.makedirs(os.path.join(d, "zones"), exist_ok=True)
+        zones = "".join(f'zone:\n    name: "{z}"\n    include-pattern: "secondary"\n' for z in self.zones)
+        _write(conf, f"""server:
+    ip-address: 127.0.0.1
+    port: {self.port}
+    do-ip6: no
+    server-count: {self.threads}
+    tcp-count: 100
+    reuseport: yes
+    username: ""
+    chroot: ""
+    zonesdir: "{d}/zones"
+    database: ""
+    zonelistfile: "{d}/zone.list"
+    pidfile: "{self.pidfile}"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    logfile: "{d}/nsd.log"
+    verbosity: 1
+    zonefiles-write: {self.zonefiles_write}
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+pattern:
+    name: "secondary"
+    zonefile: "%s.zone"
+    request-xfr: 127.0.0.1@{self.primary_port} NOKEY
+    allow-notify: 127.0.0.1 NOKEY
+{zones}""")
+        return [need("nsd", "nsd"), "-d", "-c", conf]
+
+
+class ManyOutpost(Outpost):
+    """Outpost as the secondary of every zone in `zones` (names): one
+    [[zone]] each with the primary, a control endpoint on a loopback port
+    (GET /status), its defaults otherwise."""
+
+    def __init__(self, workdir, binary, primary_port, zones, threads=2, log_level="warn"):
+        super().__init__(workdir, binary, "secondary", primary_port, None, threads)
+        self.zones = zones
+        self.log_level = log_level
+        self.control_port = free_port()
+        # Its persist layout: data_dir/zones/<zone>.zone.
+        self.zonefile_dir = os.path.join(self.dir, "data", "zones")
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "outpost.toml")
+        zones = "".join(f'\n[[zone]]\nname = "{z}"\nprimaries = ["127.0.0.1:{self.primary_port}"]\n'
+                        for z in self.zones)
+        _write(conf, f"""[server]
+listen = ["127.0.0.1:{self.port}"]
+data_dir = "{d}/data"
+udp_workers = {self.threads}
+log_level = "{self.log_level}"
+control = "127.0.0.1:{self.control_port}"
+{zones}""")
+        return [self.binary, "serve", "--config", conf]
+
+    def status(self, timeout=30):
+        """GET /status from the control endpoint, as JSON, or None."""
+        import json
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.control_port}/status", timeout=timeout) as r:
+                return json.load(r)
+        except (OSError, ValueError):
+            return None
 
 
 def reflected(port, timeout=0.2, tcp=False):

@@ -156,3 +156,39 @@ def write_queries(path, zone, count, nxdomain_only=False, seed=1):
 
 def mix_text():
     return ", ".join(f"{kind} {pct} %" for kind, pct in MIX)
+
+
+# --many-zones: small zones, all alike but for their name and one address.
+SMALL_SERIAL = 2026010101
+SMALL_ZONE = """$TTL 3600
+@       IN SOA ns1 hostmaster ( {serial} 3600 600 1209600 3600 )
+        IN NS  ns1
+        IN NS  ns2
+; The disaster MX set.
+        IN MX  10  mail
+        IN MX  900 mx.partner.example.net.
+ns1     IN A   192.0.2.53
+ns2     IN A   198.51.100.53
+mail    IN A   192.0.2.25
+www     IN A   {www}
+ftp     IN A   {www}
+"""
+SMALL_RECORDS = 10
+
+
+def small_zone_name(i):
+    return f"zone{i}.example"
+
+
+def write_small_zones(directory, count, serial=SMALL_SERIAL):
+    """`count` zone files zone0.example ... in `directory` (each: SOA, two
+    NS, MX 10 mail and MX 900 mx.partner.example.net., five A records);
+    returns [(name, path)]."""
+    out = []
+    for i in range(count):
+        name = small_zone_name(i)
+        path = f"{directory}/{name}.zone"
+        with open(path, "w") as f:
+            f.write(f"$ORIGIN {name}.\n" + SMALL_ZONE.format(serial=serial, www=_ip4(i)))
+        out.append((name, path))
+    return out
