@@ -84,6 +84,10 @@ pub struct Disk {
     failure: Option<Failure>,
     /// Writes that failed since start, for the metric.
     failed_writes: u64,
+    /// The timer state last written, so that the same state is not
+    /// written (and synced) twice in a row: a new zone's transfer and the
+    /// end of its check would otherwise each write it.
+    last_state: Option<ZoneState>,
 }
 
 fn new_epoch() -> u64 {
@@ -100,6 +104,7 @@ impl Disk {
             dirty_since: None,
             failure: None,
             failed_writes: 0,
+            last_state: None,
         }
     }
 
@@ -204,7 +209,7 @@ impl Disk {
         }
         self.serial = Some(zone.serial());
         self.dirty_since.get_or_insert(now);
-        persist::save_state(&self.paths.state_file, state)?;
+        self.write_state(state)?;
         let unwritten = self.unwritten_bytes();
         let threshold = (zone.wire_size() as u64 / FLUSH_SHARE).max(FLUSH_MIN_BYTES);
         if unwritten >= threshold {
@@ -237,7 +242,7 @@ impl Disk {
         self.serial = Some(zone.serial());
         self.dirty_since = None;
         self.journal = Some(Journal::create(&self.paths.journal_file, epoch)?);
-        persist::save_state(&self.paths.state_file, state)?;
+        self.write_state(state)?;
         Ok(())
     }
 
@@ -331,7 +336,17 @@ impl Disk {
         if self.failure.is_some() || self.serial != Some(state.serial) {
             return Ok(());
         }
-        Ok(persist::save_state(&self.paths.state_file, state)?)
+        if self.last_state.as_ref() == Some(state) {
+            return Ok(());
+        }
+        self.write_state(state)
+    }
+
+    fn write_state(&mut self, state: &ZoneState) -> Result<(), DiskError> {
+        self.last_state = None;
+        persist::save_state(&self.paths.state_file, state)?;
+        self.last_state = Some(state.clone());
+        Ok(())
     }
 
     /// The differences from `from` to `to`, from the journal.
