@@ -341,6 +341,20 @@ impl Journal {
     }
 
     /// An empty journal of `epoch`, replacing whatever is at `path`.
+    /// A journal of `epoch` with nothing in it yet: its file is written at
+    /// the first append. A file left at `path` by an earlier epoch is
+    /// never read for this one (its header names another epoch) and is
+    /// replaced by that append.
+    pub fn empty(path: &Path, epoch: u64) -> Journal {
+        Journal {
+            path: path.to_path_buf(),
+            epoch,
+            entries: Vec::new(),
+            len: 0,
+            broken: false,
+        }
+    }
+
     pub fn create(path: &Path, epoch: u64) -> Result<Journal, JournalError> {
         persist::write_atomic_bytes(path, &header(epoch))?;
         Ok(Journal {
