@@ -80,11 +80,15 @@ def busy_seconds():
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run(server, qfile, seconds, load, cpu=None, verbose=False, rate=None, outdir="/tmp"):
+def run(server, qfile, seconds, load, cpu=None, verbose=False, rate=None, outdir="/tmp", maxruns=None):
     """One dnsperf run against `server`, with the server's CPU time measured
     around it. verbose: per-query latencies (dnsperf -v) for percentiles;
-    rate: a fixed offered load (-Q) instead of saturation."""
+    rate: a fixed offered load (-Q) instead of saturation; maxruns: read
+    the file at most this many times (dnsperf -n; 1: never loop, the run
+    ends early when the file does)."""
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(server.port), "-d", qfile, "-l", str(seconds)]
+    if maxruns:
+        cmd += ["-n", str(maxruns)]
     cmd += load.args()
     if rate:
         cmd += ["-Q", str(int(rate))]

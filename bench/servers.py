@@ -3,6 +3,7 @@ and the primary (BIND), each a foreground child process on 127.0.0.1 with
 all its files in one directory, stopped by PID."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import struct
 import time
+import urllib.request
 
 from soa import dig_serial, tcp_soa_query, udp_soa_query
 
@@ -111,7 +113,8 @@ class Server:
 
     def __init__(self, name, workdir, threads=1, cpu=None):
         self.name = name
-        self.dir = os.path.join(workdir, name.lower())
+        # "Outpost (no cache)" lives in outpost-no-cache.
+        self.dir = os.path.join(workdir, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))
         os.makedirs(self.dir, exist_ok=True)
         self.threads = threads
         self.cpu = cpu
@@ -407,13 +410,37 @@ class Outpost(Server):
     """mode "seed": serves the generated zone file as its seed_file, no
     primaries. mode "secondary": transfers it from the primary."""
 
-    def __init__(self, workdir, binary, mode, primary_port, zonefile, threads=1, cpu=None, extra=""):
-        super().__init__("Outpost", workdir, threads, cpu)
+    def __init__(self, workdir, binary, mode, primary_port, zonefile, threads=1, cpu=None, extra="",
+                 label="Outpost", control=False):
+        super().__init__(label, workdir, threads, cpu)
         self.extra = extra
         self.binary = binary
         self.mode = mode
         self.primary_port = primary_port
         self.zonefile = zonefile
+        # control: an HTTP control endpoint on a loopback port, for
+        # metrics() (an idle listener on the runtime: no query goes there).
+        self.control_port = free_port() if control else None
+
+    def metrics(self, timeout=2.0):
+        """GET /metrics from the control endpoint: {sample: value} (the
+        sample with its labels as written), or {} without one."""
+        if not self.control_port:
+            return {}
+        out = {}
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.control_port}/metrics", timeout=timeout) as r:
+                text = r.read().decode("utf-8", "replace")
+        except OSError:
+            return {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    pass
+        return out
 
     def command(self):
         d = self.dir
@@ -427,6 +454,7 @@ listen = ["127.0.0.1:{self.port}"]
 data_dir = "{d}/data"
 udp_workers = {self.threads}
 log_level = "warn"
+{f'control = "127.0.0.1:{self.control_port}"' if self.control_port else ""}
 
 [[zone]]
 name = "{ZONE}"
