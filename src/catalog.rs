@@ -248,31 +248,25 @@ pub fn resolve(
             .copied()
             .find(|&i| previous.get(zone) == Some(name_of(i)))
             .unwrap_or(keep[0]);
-        for &i in &lists {
-            if i != owner && !keep.contains(&i) {
-                continue;
-            }
-            if i != owner {
-                out.problems
-                    .entry(name_of(i).clone())
-                    .or_default()
-                    .push(format!(
-                        "{zone} is also listed by catalog {}, which serves it",
-                        name_of(owner)
-                    ));
-            }
+        // The catalogs that gave the zone up by `coo` are not competitors.
+        for &i in keep.iter().filter(|&&i| i != owner) {
+            out.problems
+                .entry(name_of(i).clone())
+                .or_default()
+                .push(format!(
+                    "{zone} is also listed by catalog {}, which serves it",
+                    name_of(owner)
+                ));
         }
         let (cfg, listed) = catalogs[owner];
         let member = &listed.expect("listed").members[zone];
-        let unknown: Vec<&String> = member
-            .groups
-            .iter()
-            .filter(|g| !cfg.groups.contains_key(*g))
-            .collect();
-        if !unknown.is_empty() && member.groups.iter().all(|g| !cfg.groups.contains_key(g)) {
+        // Only when none of its groups is configured: the first known one
+        // applies otherwise.
+        if !member.groups.is_empty() && member.groups.iter().all(|g| !cfg.groups.contains_key(g)) {
             out.problems.entry(cfg.name.clone()).or_default().push(format!(
                 "{zone}: group {} is not configured for this catalog; the catalog's settings apply",
-                unknown
+                member
+                    .groups
                     .iter()
                     .map(|g| format!("{g:?}"))
                     .collect::<Vec<_>>()

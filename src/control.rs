@@ -376,6 +376,25 @@ async fn health(State(d): State<Arc<Daemon>>) -> Response {
     }
 }
 
+/// The zone a `/zones/ZONE/...` request names, once the request is
+/// authorized: the answer to send instead when it is not, when the name is
+/// malformed, or when no such zone is served.
+// The Err is the response itself, sent at once: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn requested_zone(
+    d: &Daemon,
+    headers: &HeaderMap,
+    zone: &str,
+) -> Result<Arc<crate::refresh::ZoneRuntime>, Response> {
+    if !authorized(d, headers) {
+        return Err(unauthorized());
+    }
+    let name = zone_name(zone).map_err(|e| (StatusCode::BAD_REQUEST, e).into_response())?;
+    d.refresher()
+        .zone(&name)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response())
+}
+
 fn zone_name(zone: &str) -> Result<Name, String> {
     Name::from_str(zone)
         .map(|mut n| {
@@ -391,16 +410,9 @@ async fn zone_status(
     headers: HeaderMap,
     Path(zone): Path<String>,
 ) -> Response {
-    if !authorized(&d, &headers) {
-        return unauthorized();
-    }
-    let name = match zone_name(&zone) {
-        Ok(n) => n,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
-    };
-    match d.refresher().zone(&name) {
-        Some(z) => axum::Json(z.status(crate::refresh::timers::UnixTime::now())).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response(),
+    match requested_zone(&d, &headers, &zone) {
+        Ok(z) => axum::Json(z.status(crate::refresh::timers::UnixTime::now())).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -411,16 +423,11 @@ async fn notify_now(
     headers: HeaderMap,
     Path(zone): Path<String>,
 ) -> Response {
-    if !authorized(&d, &headers) {
-        return unauthorized();
-    }
-    let name = match zone_name(&zone) {
-        Ok(n) => n,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    let z = match requested_zone(&d, &headers, &zone) {
+        Ok(z) => z,
+        Err(r) => return r,
     };
-    let Some(z) = d.refresher().zone(&name) else {
-        return (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response();
-    };
+    let name = z.name().clone();
     if z.config.notify.is_empty() {
         return (
             StatusCode::CONFLICT,
@@ -466,16 +473,10 @@ async fn refresh(
     headers: HeaderMap,
     Path(zone): Path<String>,
 ) -> Response {
-    if !authorized(&d, &headers) {
-        return unauthorized();
-    }
-    let name = match zone_name(&zone) {
-        Ok(n) => n,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    let name = match requested_zone(&d, &headers, &zone) {
+        Ok(z) => z.name().clone(),
+        Err(r) => return r,
     };
-    if d.refresher().zone(&name).is_none() {
-        return (StatusCode::NOT_FOUND, format!("no zone {name}\n")).into_response();
-    }
     d.refresher().check_now(&name, None);
     info!(zone = %name, "SOA check requested by the operator");
     (StatusCode::ACCEPTED, format!("refresh of {name} started\n")).into_response()

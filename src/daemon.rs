@@ -322,8 +322,9 @@ impl Daemon {
         );
         for rt in &runtimes {
             if let Some(r) = reports.get(rt.name()) {
+                // Logged once, when a problem first appears.
+                let old = rt.status(now).catalog_problems;
                 for p in &r.problems {
-                    let old = rt.status(now).catalog_problems;
                     if !old.contains(p) {
                         warn!(catalog = %rt.name(), "{p}");
                     }
