@@ -415,7 +415,9 @@ fn expire_case(option: u32, zone_extra: &str, expected: u64) {
         secs, expected,
         "option {option}, {zone_extra:?}, after an SOA check"
     );
-    assert!(primary.soa_queries() >= 2);
+    // The first transfer needs no SOA query (there was no copy); the later
+    // contact was one.
+    assert!(primary.soa_queries() >= 1);
 }
 
 #[test]

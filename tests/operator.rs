@@ -162,7 +162,7 @@ primaries = [\"{dead_addr}\"]
         metric(
             &m,
             &format!(
-                "outpost_soa_check_failures_total{{zone=\"example.org.\",primary=\"{dead_addr}\"}} "
+                "outpost_transfer_failures_total{{zone=\"example.org.\",primary=\"{dead_addr}\"}} "
             )
         )
         .is_some_and(|n| n >= 1.0),
@@ -260,7 +260,8 @@ primaries = [\"{dead_addr}\"]
         org.contains("data-state=\"retrying\"") && org.contains("no copy yet"),
         "{org}"
     );
-    assert!(org.contains("SOA query from"), "last error shown: {org}");
+    // No copy yet: the check went straight to AXFR.
+    assert!(org.contains("AXFR from"), "last error shown: {org}");
 
     // A phone-sized screenshot, left in the target directory.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-phone.png");
@@ -814,6 +815,7 @@ fn config_is_found_without_dash_c() {
 /// transfers, and the NOTIFY targets see for NOTIFY.
 #[test]
 fn source_address_is_used_for_queries_transfers_and_notify() {
+    let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let zone = TestZone::new("example.com.", 3, 10);
     let primary = FakePrimary::start(&zone.name(), records_of(&zone));
     let target = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -825,6 +827,7 @@ fn source_address_is_used_for_queries_transfers_and_notify() {
         "[server]
 listen = [\"127.0.0.1:{{port}}\"]
 data_dir = \"{{dir}}/data\"
+control = \"{control}\"
 
 [defaults]
 source = \"127.0.0.2\"
@@ -841,6 +844,12 @@ notify = [\"{}\"]
     op.wait_ready("example.com.", Duration::from_secs(10));
     wait_until("transfer", Duration::from_secs(10), || {
         soa_serial(op.addr, "example.com.") == Some(3)
+    });
+    // The first transfer needs no SOA query (there is no copy to compare);
+    // a refresh asks one.
+    request(control, "POST", "/zones/example.com/refresh", None).unwrap();
+    wait_until("an SOA query", Duration::from_secs(10), || {
+        primary.clients().iter().any(|(tcp, _)| !tcp)
     });
     let clients = primary.clients();
     assert!(clients.iter().any(|(tcp, _)| !tcp), "an SOA query over UDP");

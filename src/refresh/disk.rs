@@ -349,13 +349,18 @@ impl Disk {
 
     /// Writes the timer state, if it describes the copy on disk.
     pub fn save_state(&mut self, state: &ZoneState) -> Result<(), DiskError> {
-        if self.failure.is_some() || self.serial != Some(state.serial) {
-            return Ok(());
-        }
-        if self.last_state.as_ref() == Some(state) {
+        if !self.state_needs_writing(state) {
             return Ok(());
         }
         self.write_state(state)
+    }
+
+    /// Whether [`Disk::save_state`] would write anything: the state of a
+    /// copy on disk that differs from the one last written.
+    pub fn state_needs_writing(&self, state: &ZoneState) -> bool {
+        self.failure.is_none()
+            && self.serial == Some(state.serial)
+            && self.last_state.as_ref() != Some(state)
     }
 
     fn write_state(&mut self, state: &ZoneState) -> Result<(), DiskError> {

@@ -594,6 +594,14 @@ impl ZoneRuntime {
         let Some(state) = self.current_state() else {
             return;
         };
+        // Most checks end with the state just written by their transfer, or
+        // unchanged: no need for a blocking thread to find that out. A lock
+        // held by a write in progress is not waited for here.
+        if let Ok(disk) = self.disk.try_lock()
+            && !disk.state_needs_writing(&state)
+        {
+            return;
+        }
         let disk = self.disk.clone();
         let result = tokio::task::spawn_blocking(move || {
             disk.lock()
@@ -968,57 +976,73 @@ async fn check(zone: &Arc<ZoneRuntime>, refresher: &Refresher) {
     let zone_label = cfg.name.to_string();
     let mut outcome: Option<Result<(), RefreshError>> = None;
     for &primary in &cfg.primaries {
-        // Held through the SOA query and any transfer from this primary.
-        let _slot = refresher.primary_slot(primary).acquire_owned().await;
-        let source = cfg.source_for(primary);
-        let soa = match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await {
-            Ok(soa) => soa,
-            Err(e) => {
-                warn!(zone = %cfg.name, %primary, "{e}");
-                events.soa_failed(&zone_label, primary);
-                outcome = Some(Err(e.into()));
-                continue;
+        // Held through the SOA query and any transfer from this primary,
+        // not through the write to disk, which needs nothing from it.
+        let slot = refresher.primary_slot(primary).acquire_owned().await;
+        // With no copy the zone is wanted whatever its serial: straight to
+        // AXFR, whose first record is the SOA (Knot's bootstrap does the
+        // same). Thousands of new zones then cost one exchange each.
+        let announced = if has_copy {
+            let source = cfg.source_for(primary);
+            let soa =
+                match client::query_soa_from(source, primary, &cfg.name, key, SOA_TIMEOUT).await {
+                    Ok(soa) => soa,
+                    Err(e) => {
+                        warn!(zone = %cfg.name, %primary, "{e}");
+                        events.soa_failed(&zone_label, primary);
+                        outcome = Some(Err(e.into()));
+                        continue;
+                    }
+                };
+            let now = UnixTime::now();
+            let verdict = {
+                let mut st = zone.lock();
+                st.last_primary = Some(primary);
+                st.timers
+                    .as_mut()
+                    .map(|t| t.soa_answered(now, soa.serial, soa.expire, jitter()))
+            };
+            let transfer = match verdict {
+                None => true,
+                Some(SoaVerdict::Newer) => true,
+                Some(SoaVerdict::Unchanged) => force || from_seed,
+                Some(SoaVerdict::Older) => {
+                    warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
+                          "primary has an older serial than ours; not transferring");
+                    force
+                }
+                Some(SoaVerdict::Undefined) => {
+                    warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
+                          "serials are 2^31 apart (RFC 1982 undefined); not transferring");
+                    false
+                }
+            };
+            if !transfer {
+                zone.lock().last_error = None;
+                outcome = Some(Ok(()));
+                break;
             }
+            Some(soa.serial)
+        } else {
+            None
         };
-        let now = UnixTime::now();
-        let verdict = {
-            let mut st = zone.lock();
-            st.last_primary = Some(primary);
-            st.timers
-                .as_mut()
-                .map(|t| t.soa_answered(now, soa.serial, soa.expire, jitter()))
-        };
-        let transfer = match verdict {
-            None => true,
-            Some(SoaVerdict::Newer) => true,
-            Some(SoaVerdict::Unchanged) => force || from_seed,
-            Some(SoaVerdict::Older) => {
-                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
-                      "primary has an older serial than ours; not transferring");
-                force
-            }
-            Some(SoaVerdict::Undefined) => {
-                warn!(zone = %cfg.name, %primary, ours = our_serial, theirs = soa.serial,
-                      "serials are 2^31 apart (RFC 1982 undefined); not transferring");
-                false
-            }
-        };
-        if !transfer {
-            zone.lock().last_error = None;
-            outcome = Some(Ok(()));
-            break;
-        }
         // A seed copy may differ from the primary's version of the same
         // serial, and an operator's retransfer wants the whole zone.
         let incremental = has_copy && !from_seed && !force;
-        match transfer::transfer_zone(zone, primary, soa.serial, incremental).await {
+        let result = transfer::transfer_zone(zone, primary, announced, incremental).await;
+        drop(slot);
+        let result = match result {
+            Ok((method, save)) => save.run(zone).await.map(|()| method),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(method) => {
                 events.transfer(&zone_label, method.metric_kind(), "success");
                 outcome = Some(Ok(()));
                 break;
             }
             Err(e) => {
-                error!(zone = %cfg.name, %primary, serial = soa.serial, "{e}");
+                error!(zone = %cfg.name, %primary, serial = announced, "{e}");
                 let persisted_only = matches!(e, RefreshError::Persist { .. });
                 events.transfer(
                     &zone_label,

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -20,6 +20,11 @@ use crate::xfr::client::{self, XfrError, XfrErrorKind};
 use crate::xfr::interp::{InterpError, IxfrDiff, TransferData};
 use crate::xfr::ixfr;
 use crate::zone::{Zone, ZoneBuilder};
+
+/// Transfers up to this size are built, and copies up to this many records
+/// freed, on the runtime's thread (a few hundred microseconds at most).
+const INLINE_BYTES: u64 = 64 * 1024;
+const INLINE_RECORDS: usize = 2_000;
 
 /// How the copy that went into service came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,28 +104,36 @@ fn task_error(zone: &ZoneRuntime, e: tokio::task::JoinError) -> RefreshError {
 
 /// Transfers the zone from `primary` (IXFR when `incremental` and there is
 /// a copy, AXFR otherwise or as the fallback) and puts the result in
-/// service, then on disk.
+/// service; the returned [`Save`] puts it on disk. `announced` is the serial
+/// the SOA query saw, when one was asked.
 pub(super) async fn transfer_zone(
     zone: &Arc<ZoneRuntime>,
     primary: SocketAddr,
-    announced: u32,
+    announced: Option<u32>,
     incremental: bool,
-) -> Result<TransferMethod, RefreshError> {
+) -> Result<(TransferMethod, Save), RefreshError> {
     let started = Instant::now();
     let old = zone.entry.snapshot();
     let mut fallback = None;
-    if let (true, Some(old)) = (incremental, &old) {
+    if let (true, Some(old), Some(announced)) = (incremental, &old, announced) {
         match fetch_ixfr(zone, primary, old, announced).await {
             Ok(Ok(fetched)) => {
                 let method = match fetched.data {
                     Data::Diffs(_) => TransferMethod::Ixfr,
                     Data::Whole(_) => TransferMethod::IxfrAnsweredWhole,
                 };
-                match make_candidate(zone, Some(old.clone()), fetched, method, announced, primary)
-                    .await?
+                match make_candidate(
+                    zone,
+                    Some(old.clone()),
+                    fetched,
+                    method,
+                    Some(announced),
+                    primary,
+                )
+                .await?
                 {
                     Ok(candidate) => {
-                        return commit(zone, primary, candidate, announced, started).await;
+                        return commit(zone, primary, candidate, Some(announced), started).await;
                     }
                     Err(reason) => fallback = Some(reason),
                 }
@@ -132,7 +145,8 @@ pub(super) async fn transfer_zone(
     if let Some(reason) = &fallback {
         warn!(zone = %zone.name(), %primary, reason = %reason, "falling back to AXFR");
     }
-    let fetched = fetch_axfr(zone, primary).await?;
+    let connect = announced.is_none().then_some(super::SOA_TIMEOUT);
+    let fetched = fetch_axfr(zone, primary, connect).await?;
     let method = match fallback {
         Some(_) => TransferMethod::AxfrFallback,
         None => TransferMethod::Axfr,
@@ -161,7 +175,7 @@ async fn fetch_ixfr(
         old.soa(),
         cfg.key.as_ref(),
         cfg.limits,
-        (cfg.transfer_timeout, cfg.idle_timeout),
+        client::Timeouts::new(cfg.transfer_timeout, cfg.idle_timeout),
     )
     .await
     {
@@ -191,15 +205,24 @@ async fn fetch_ixfr(
     }))
 }
 
-async fn fetch_axfr(zone: &ZoneRuntime, primary: SocketAddr) -> Result<Fetched, RefreshError> {
+/// AXFR; `connect` bounds the connection when no SOA query came first.
+async fn fetch_axfr(
+    zone: &ZoneRuntime,
+    primary: SocketAddr,
+    connect: Option<Duration>,
+) -> Result<Fetched, RefreshError> {
     let cfg = &zone.config;
+    let mut t = client::Timeouts::new(cfg.transfer_timeout, cfg.idle_timeout);
+    if let Some(c) = connect {
+        t.connect = c;
+    }
     let r = client::axfr_from(
         cfg.source_for(primary),
         primary,
         &cfg.name,
         cfg.key.as_ref(),
         cfg.limits,
-        (cfg.transfer_timeout, cfg.idle_timeout),
+        t,
     )
     .await?;
     Ok(Fetched {
@@ -219,13 +242,21 @@ async fn make_candidate(
     old: Option<Arc<Zone>>,
     fetched: Fetched,
     method: TransferMethod,
-    announced: u32,
+    announced: Option<u32>,
     primary: SocketAddr,
 ) -> Result<Result<Candidate, String>, RefreshError> {
     let cfg = zone.config.clone();
     let keep_history = DiskPolicy::of(&cfg).keep_history;
     let zone_text = zone.zone_text();
-    let built = tokio::task::spawn_blocking(move || -> Result<_, RefreshError> {
+    // A small zone is built on the runtime's thread: handing it to a
+    // blocking thread and back costs more than the work (two thread
+    // wake-ups, which thousands of zones at start would pay each).
+    let small = fetched.bytes <= INLINE_BYTES
+        && old
+            .as_ref()
+            .is_none_or(|o| o.record_count() <= INLINE_RECORDS);
+    let (expire, messages, bytes) = (fetched.expire, fetched.messages, fetched.bytes);
+    let build = move || -> Result<_, RefreshError> {
         let rejected = |error: crate::zone::ZoneError| RefreshError::Build {
             zone: zone_text.clone(),
             primary,
@@ -233,16 +264,14 @@ async fn make_candidate(
         };
         let (new, diffs) = match (fetched.data, &old) {
             (Data::Diffs(diffs), Some(old)) => {
-                let last = diffs
-                    .last()
-                    .and_then(|d| ixfr::soa_serial(&d.new_soa).ok())
-                    .unwrap_or(announced);
+                let last = diffs.last().and_then(|d| ixfr::soa_serial(&d.new_soa).ok());
                 // The primary may have moved past what its SOA announced,
                 // but not stopped short of it.
-                let expected = if timers::serial_gt(last, announced) {
-                    last
-                } else {
-                    announced
+                let expected = match (last, announced) {
+                    (Some(l), Some(a)) if timers::serial_gt(l, a) => l,
+                    (_, Some(a)) => a,
+                    (Some(l), None) => l,
+                    (None, None) => return Ok(Err("IXFR differences without a last SOA".into())),
                 };
                 match ixfr::apply(old, &diffs, expected, &cfg.limits) {
                     Ok(z) => (z, Some(diffs)),
@@ -277,32 +306,39 @@ async fn make_candidate(
             });
         }
         Ok(Ok((new, diffs)))
-    })
-    .await
-    .map_err(|e| task_error(zone, e))??;
+    };
+    let built = if small {
+        build()?
+    } else {
+        tokio::task::spawn_blocking(build)
+            .await
+            .map_err(|e| task_error(zone, e))??
+    };
     Ok(built.map(|(new, diffs)| Candidate {
         zone: new,
         diffs,
         method,
-        expire: fetched.expire,
-        messages: fetched.messages,
-        bytes: fetched.bytes,
+        expire,
+        messages,
+        bytes,
     }))
 }
 
-/// Puts `c` in service, then writes it to disk. The serial must have
-/// reached what the SOA query announced.
+/// Puts `c` in service and returns what writes it to disk. The serial must
+/// have reached what the SOA query announced.
 async fn commit(
     zone: &Arc<ZoneRuntime>,
     primary: SocketAddr,
     c: Candidate,
-    announced: u32,
+    announced: Option<u32>,
     started: Instant,
-) -> Result<TransferMethod, RefreshError> {
+) -> Result<(TransferMethod, Save), RefreshError> {
     let cfg = &zone.config;
     let fetch_seconds = started.elapsed().as_secs_f64();
     let serial = c.zone.serial();
-    if timers::serial_cmp(serial, announced) == Some(std::cmp::Ordering::Less) {
+    if let Some(announced) = announced
+        && timers::serial_cmp(serial, announced) == Some(std::cmp::Ordering::Less)
+    {
         return Err(RefreshError::SerialMoved {
             zone: zone.zone_text(),
             primary,
@@ -318,7 +354,12 @@ async fn commit(
     let built = Arc::new(c.zone);
     let old_copy = zone.entry.swap(built.clone());
     // Freeing a big zone takes a while: not on the runtime's threads.
-    tokio::task::spawn_blocking(move || drop(old_copy));
+    if old_copy
+        .as_ref()
+        .is_some_and(|o| o.record_count() > INLINE_RECORDS)
+    {
+        tokio::task::spawn_blocking(move || drop(old_copy));
+    }
     let state = {
         let mut st = zone.lock();
         let mut t = st
@@ -340,20 +381,54 @@ async fn commit(
     if old_serial != Some(serial) && !cfg.notify.is_empty() {
         notify::spawn(cfg, &new_soa);
     }
-    let policy = DiskPolicy::of(cfg);
-    let disk = zone.disk.clone();
-    let saved = tokio::task::spawn_blocking(move || {
-        let mut disk = disk.lock().unwrap_or_else(|p| p.into_inner());
-        disk.record_change(&built, c.diffs.as_deref(), &state, &policy, now)
-    })
-    .await
-    .map_err(|e| task_error(zone, e))?;
-    if let Err(error) = saved {
-        return Err(RefreshError::Persist {
-            zone: zone.zone_text(),
-            error,
-        });
+    let save = Save {
+        zone: built,
+        diffs: c.diffs,
+        state,
+        policy: DiskPolicy::of(cfg),
+        now,
+        started,
+    };
+    Ok((c.method, save))
+}
+
+/// A copy in service, still to be written to disk. Writing needs nothing
+/// from the primary, so the check runs it after freeing the primary's slot:
+/// the next zone's transfer overlaps this one's syncs.
+pub(super) struct Save {
+    zone: Arc<Zone>,
+    diffs: Option<Vec<IxfrDiff>>,
+    state: ZoneState,
+    policy: DiskPolicy,
+    now: UnixTime,
+    started: Instant,
+}
+
+impl Save {
+    pub(super) async fn run(self, zone: &Arc<ZoneRuntime>) -> Result<(), RefreshError> {
+        let Save {
+            zone: built,
+            diffs,
+            state,
+            policy,
+            now,
+            started,
+        } = self;
+        let serial = built.serial();
+        let disk = zone.disk.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let mut disk = disk.lock().unwrap_or_else(|p| p.into_inner());
+            disk.record_change(&built, diffs.as_deref(), &state, &policy, now)
+        })
+        .await
+        .map_err(|e| task_error(zone, e))?;
+        if let Err(error) = saved {
+            return Err(RefreshError::Persist {
+                zone: zone.zone_text(),
+                error,
+            });
+        }
+        debug!(zone = %zone.name(), serial, seconds = started.elapsed().as_secs_f64(), "copy saved");
+        Ok(())
     }
-    debug!(zone = %cfg.name, serial, seconds = started.elapsed().as_secs_f64(), "copy saved");
-    Ok(c.method)
 }

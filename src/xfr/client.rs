@@ -302,9 +302,25 @@ async fn read_framed(s: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
 
 /// Timeouts of one transfer.
 #[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    transfer: Duration,
-    idle: Duration,
+pub struct Timeouts {
+    /// The whole transfer.
+    pub transfer: Duration,
+    /// Each wait for the primary.
+    pub idle: Duration,
+    /// The TCP connection (and never longer than `idle`): a first transfer
+    /// asked without an SOA query first gives up on an unreachable primary
+    /// as soon as that query would have.
+    pub connect: Duration,
+}
+
+impl Timeouts {
+    pub fn new(transfer: Duration, idle: Duration) -> Timeouts {
+        Timeouts {
+            transfer,
+            idle,
+            connect: idle,
+        }
+    }
 }
 
 async fn transfer(
@@ -320,10 +336,10 @@ async fn transfer(
     let (query, mac) = prepare(query, key).map_err(|e| ctx.err(e))?;
     // Each wait ends at the idle timeout or the whole-transfer deadline,
     // whichever comes first.
-    let step = |what: &'static str| {
-        let idle_end = Instant::now() + t.idle;
+    let step_within = |what: &'static str, idle: Duration| {
+        let idle_end = Instant::now() + idle;
         if idle_end < deadline {
-            (idle_end, XfrErrorKind::Timeout(t.idle, what))
+            (idle_end, XfrErrorKind::Timeout(idle, what))
         } else {
             (
                 deadline,
@@ -331,7 +347,8 @@ async fn transfer(
             )
         }
     };
-    let (at, on_timeout) = step("connecting");
+    let step = |what: &'static str| step_within(what, t.idle);
+    let (at, on_timeout) = step_within("connecting", t.connect.min(t.idle));
     let mut s = timeout_at(at, connect(ctx.primary, ctx.source))
         .await
         .map_err(|_| ctx.err(on_timeout))?
@@ -387,19 +404,18 @@ pub async fn axfr(
     transfer_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<AxfrResult, XfrError> {
-    let t = (transfer_timeout, idle_timeout);
+    let t = Timeouts::new(transfer_timeout, idle_timeout);
     axfr_from(None, primary, zone, key, limits, t).await
 }
 
-/// [`axfr`] from the local address `source`; `timeouts` are the whole
-/// transfer's and the idle one.
+/// [`axfr`] from the local address `source`.
 pub async fn axfr_from(
     source: Option<IpAddr>,
     primary: SocketAddr,
     zone: &Name,
     key: Option<&Key>,
     limits: Limits,
-    (transfer_timeout, idle_timeout): (Duration, Duration),
+    t: Timeouts,
 ) -> Result<AxfrResult, XfrError> {
     let ctx = Ctx {
         zone,
@@ -408,10 +424,6 @@ pub async fn axfr_from(
         source,
     };
     let id: u16 = rand::random();
-    let t = Timeouts {
-        transfer: transfer_timeout,
-        idle: idle_timeout,
-    };
     let (tr, signed_messages) = transfer(
         &ctx,
         wire::axfr_query(id, zone),
@@ -445,12 +457,11 @@ pub async fn ixfr(
     transfer_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<Transfer, XfrError> {
-    let t = (transfer_timeout, idle_timeout);
+    let t = Timeouts::new(transfer_timeout, idle_timeout);
     ixfr_from(None, primary, zone, our_soa, key, limits, t).await
 }
 
-/// [`ixfr`] from the local address `source`; `timeouts` as for
-/// [`axfr_from`].
+/// [`ixfr`] from the local address `source`.
 pub async fn ixfr_from(
     source: Option<IpAddr>,
     primary: SocketAddr,
@@ -458,7 +469,7 @@ pub async fn ixfr_from(
     our_soa: &Record,
     key: Option<&Key>,
     limits: Limits,
-    (transfer_timeout, idle_timeout): (Duration, Duration),
+    t: Timeouts,
 ) -> Result<Transfer, XfrError> {
     let ctx = Ctx {
         zone,
@@ -471,10 +482,6 @@ pub async fn ixfr_from(
     };
     let id: u16 = rand::random();
     let query = wire::ixfr_query(id, zone, our_soa).map_err(|e| ctx.err(e))?;
-    let t = Timeouts {
-        transfer: transfer_timeout,
-        idle: idle_timeout,
-    };
     let request = Request::Ixfr { serial: soa.serial };
     Ok(transfer(&ctx, query, id, request, key, limits, t).await?.0)
 }

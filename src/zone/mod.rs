@@ -888,12 +888,13 @@ impl ZoneBuilder {
             built.merge(second?);
         }
         let Nodes {
-            nodes,
+            mut nodes,
             record_count,
             data_bytes,
             hiding,
             earliest_sig_expiration,
         } = built;
+        nodes.shrink_to_fit();
         drop(order);
         drop(owners);
 

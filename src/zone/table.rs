@@ -4,7 +4,9 @@
 //! snapshot takes the previous one's chunks by reference and copies only
 //! the chunks whose nodes change, so a one-record change costs one chunk
 //! and a pointer per chunk, not a copy of the zone. A node is found by its
-//! number in two loads: the chunk pointer, then the node.
+//! number in two loads: the chunk pointer, then the node. The last chunk
+//! grows by doubling up to [`CHUNK`], so a zone of ten names (a partner
+//! site may serve ten thousand of them) holds a few nodes, not 128.
 
 use std::sync::Arc;
 
@@ -14,16 +16,24 @@ use super::Node;
 /// small, small enough that copying one for a change is cheap.
 pub const CHUNK: usize = 128;
 
-type Chunk = [Node; CHUNK];
+/// The first size of the last chunk.
+const FIRST: usize = 4;
+
+/// Every chunk but the last holds exactly [`CHUNK`] nodes.
+type Chunk = Arc<[Node]>;
 
 #[derive(Debug, Default, Clone)]
 pub struct NodeTable {
-    chunks: Vec<Arc<Chunk>>,
+    chunks: Vec<Chunk>,
     len: usize,
 }
 
-fn empty_chunk() -> Arc<Chunk> {
-    Arc::new(std::array::from_fn(|_| Node::default()))
+fn chunk_of(size: usize, from: &[Node]) -> Chunk {
+    from.iter()
+        .cloned()
+        .chain(std::iter::repeat_with(Node::default))
+        .take(size)
+        .collect()
 }
 
 impl NodeTable {
@@ -49,8 +59,14 @@ impl NodeTable {
     /// Appends a node and returns its number.
     pub fn push(&mut self, node: Node) -> u32 {
         let id = self.len;
-        if id.is_multiple_of(CHUNK) {
-            self.chunks.push(empty_chunk());
+        let at = id % CHUNK;
+        if at == 0 {
+            self.chunks.push(chunk_of(FIRST.min(CHUNK), &[]));
+        } else {
+            let last = self.chunks.last_mut().expect("a chunk holds node id - 1");
+            if at == last.len() {
+                *last = chunk_of((at * 2).min(CHUNK), last);
+            }
         }
         self.len += 1;
         *self.get_mut(id as u32) = node;
@@ -61,8 +77,20 @@ impl NodeTable {
     /// halves of a parallel build split on a chunk boundary).
     pub fn append(&mut self, other: NodeTable) {
         assert_eq!(self.len % CHUNK, 0, "append must start on a chunk boundary");
+        debug_assert!(self.chunks.iter().all(|c| c.len() == CHUNK));
         self.chunks.extend(other.chunks);
         self.len += other.len;
+    }
+
+    /// Drops the unused tail of the last chunk.
+    pub fn shrink_to_fit(&mut self) {
+        let used = self.len % CHUNK;
+        if let Some(last) = self.chunks.last_mut()
+            && used != 0
+            && last.len() > used
+        {
+            *last = chunk_of(used, &last[..used]);
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Node> {
@@ -81,6 +109,12 @@ impl NodeTable {
             .iter_mut()
             .flat_map(|c| Arc::make_mut(c).iter_mut())
             .take(len)
+    }
+
+    /// Nodes allocated, used or not.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.chunks.iter().map(|c| c.len()).sum()
     }
 
     /// Chunks this table shares with `other`.
@@ -103,6 +137,31 @@ mod tests {
             owner_len: len,
             ..Node::default()
         }
+    }
+
+    /// A small zone holds the nodes it has, not a whole chunk: ten
+    /// thousand ten-name zones would otherwise take 5 KiB each for nodes.
+    #[test]
+    fn small_tables_hold_what_they_use() {
+        let mut t = NodeTable::default();
+        for i in 0..10u32 {
+            assert_eq!(t.push(node(i as u8)), i);
+            assert!(t.capacity() < 2 * t.len().max(FIRST), "{}", t.capacity());
+        }
+        t.shrink_to_fit();
+        assert_eq!(t.capacity(), 10);
+        assert_eq!(
+            t.iter().map(|n| n.owner_len).collect::<Vec<_>>(),
+            (0..10).collect::<Vec<u8>>()
+        );
+        // Growing again after a shrink, across a chunk boundary.
+        for i in 10..(CHUNK as u32 + 3) {
+            assert_eq!(t.push(node(i as u8)), i);
+        }
+        assert_eq!(t.get(CHUNK as u32 + 2).owner_len, (CHUNK + 2) as u8);
+        assert_eq!(t.get(9).owner_len, 9);
+        t.shrink_to_fit();
+        assert_eq!(t.capacity(), CHUNK + 3);
     }
 
     #[test]
