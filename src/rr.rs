@@ -91,14 +91,29 @@ pub fn read_name(wire: &[u8]) -> Option<(Name, usize)> {
     Some((name, dec.index()))
 }
 
-/// Length of RDATA on the wire, uncompressed.
+/// Length of RDATA on the wire, uncompressed. The types an answer holds as
+/// parsed records (the negative answer's SOA above all) are counted without
+/// encoding them: this runs for every NXDOMAIN the cache does not hold.
 pub fn rdata_len(rdata: &RData) -> usize {
     match rdata {
         RData::Unknown { rdata, .. } => rdata.anything.len(),
         RData::A(_) => 4,
         RData::AAAA(_) => 16,
+        RData::NS(n) => name_wire_len(&n.0),
+        RData::CNAME(n) => name_wire_len(&n.0),
+        RData::PTR(n) => name_wire_len(&n.0),
+        RData::MX(mx) => 2 + name_wire_len(&mx.exchange),
+        RData::SOA(soa) => name_wire_len(&soa.mname) + name_wire_len(&soa.rname) + 20,
         other => rdata_to_wire(other).len(),
     }
+}
+
+/// Length of `name` on the wire, uncompressed.
+pub fn name_wire_len(name: &Name) -> usize {
+    // `Name::len` counts the text form: a dot per label plus the labels,
+    // which is the wire form less its final zero octet; the root is "."
+    // there and one zero octet here.
+    if name.is_root() { 1 } else { name.len() + 1 }
 }
 
 /// A zone's name as messages show it: without the trailing dot, except for
@@ -109,5 +124,37 @@ pub fn zone_text(zone: &Name) -> String {
         s.trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{CNAME, MX, NS, PTR, SOA};
+
+    /// The lengths counted without encoding agree with the encoding.
+    #[test]
+    fn rdata_len_matches_the_wire() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let all = [
+            RData::SOA(SOA::new(
+                n("ns1.example.com."),
+                n("hostmaster.example.com."),
+                2026010101,
+                3600,
+                600,
+                3_600_000,
+                300,
+            )),
+            RData::SOA(SOA::new(n("."), n("."), 1, 2, 3, 4, 5)),
+            RData::MX(MX::new(900, n("mx.partner.example.net."))),
+            RData::MX(MX::new(0, n("."))),
+            RData::NS(NS(n("a.b."))),
+            RData::CNAME(CNAME(n("x.example."))),
+            RData::PTR(PTR(n("host.example"))),
+        ];
+        for r in all {
+            assert_eq!(rdata_len(&r), rdata_to_wire(&r).len(), "{r:?}");
+        }
     }
 }

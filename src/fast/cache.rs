@@ -187,8 +187,8 @@ impl AnswerCache {
     /// If the address space cannot be mapped, as an allocation would.
     pub fn new(slots: usize, arena: usize) -> AnswerCache {
         let sets = (slots.next_power_of_two() / 2).max(1);
-        // Two bits per question, eight bits per slot.
-        let seen_words = (sets * 2 * 8).div_ceil(64).max(16);
+        // Two bits per question, eight bits per slot; a power of two.
+        let seen_words = (sets * 2 * 8).div_ceil(64).max(16).next_power_of_two();
         AnswerCache {
             slots: Region::new(sets * 16),
             arena: Region::new(arena.clamp(LINE, MAX_ARENA)),
@@ -254,6 +254,12 @@ impl AnswerCache {
     pub fn prefetch_slot(&self, key: &Key) -> Slot {
         let slot = self.slot_of(key);
         prefetch(self.slots.bytes().as_ptr().wrapping_add(slot.set * 16));
+        // A question not cached has its bitmap bits read next (a
+        // never-repeating stream is all such questions): a miss on each
+        // would otherwise be waited for in turn.
+        for b in self.seen_bits(slot) {
+            prefetch(self.seen.as_ptr().wrapping_add(b / 64).cast());
+        }
         slot
     }
 
@@ -301,15 +307,23 @@ impl AnswerCache {
         })
     }
 
+    /// The two bits of `slot`'s key in the bitmap, whose length is a power
+    /// of two: a mask, not a division, picks them.
+    #[inline]
+    fn seen_bits(&self, slot: Slot) -> [usize; 2] {
+        let mask = self.seen.len() * 64 - 1;
+        [
+            (slot.hash >> 7) as usize & mask,
+            (slot.hash >> 35) as usize & mask,
+        ]
+    }
+
     /// Whether the key of `slot` was seen before (since the bitmap was last
     /// cleared); marks it seen.
     fn seen_before(&mut self, slot: Slot) -> bool {
         let bits = self.seen.len() * 64;
         let mut before = true;
-        for b in [
-            (slot.hash >> 7) as usize % bits,
-            (slot.hash >> 35) as usize % bits,
-        ] {
+        for b in self.seen_bits(slot) {
             let (w, m) = (b / 64, 1u64 << (b % 64));
             if self.seen[w] & m == 0 {
                 before = false;
