@@ -187,7 +187,7 @@ impl Catalog {
 /// others were not taken.
 #[derive(Debug, Default)]
 pub struct Resolution {
-    pub members: Vec<ZoneConfig>,
+    pub members: Vec<std::sync::Arc<ZoneConfig>>,
     /// By catalog name: what was left out of that catalog and why.
     pub problems: BTreeMap<Name, Vec<String>>,
 }
@@ -273,7 +273,8 @@ pub fn resolve(
                     .join(" ")
             ));
         }
-        out.members.push(cfg.member_config(zone, &member.groups));
+        out.members
+            .push(std::sync::Arc::new(cfg.member_config(zone, &member.groups)));
     }
     out
 }

@@ -390,7 +390,7 @@ impl Daemon {
     /// when changed, loaded when new.
     async fn place(
         &self,
-        zones: Vec<ZoneConfig>,
+        zones: Vec<Arc<ZoneConfig>>,
         current: &HashMap<Name, Arc<ZoneRuntime>>,
         data_dir: &std::path::Path,
         now: UnixTime,
@@ -421,6 +421,15 @@ impl Daemon {
             })
             .await
             .map_err(|e| format!("loading new zones: {e}"))?;
+            let empty: Vec<&Name> = loaded
+                .iter()
+                .filter(|rt| rt.entry.snapshot().is_none())
+                .map(|rt| rt.name())
+                .collect();
+            if let Some(first) = empty.first() {
+                warn!(zones = empty.len(), first = %first,
+                      "no copy on disk and no seed file: SERVFAIL until the first transfer");
+            }
             runtimes.extend(loaded);
         }
         Ok(runtimes)

@@ -36,6 +36,14 @@ data_dir = \"{dir}/data\"
     }
     let mut op = Outpost::start_in(dir.path(), &config);
     op.wait_ready("z0.example.", Duration::from_secs(10));
+    // Zones with nothing to serve yet are one warning, not one each.
+    let log = op.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("no copy on disk"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains(&format!("zones={zones}")), "{log}");
     let mut asked = BTreeSet::new();
     // Held open, unanswered, until the window is over.
     let mut open = Vec::new();

@@ -94,7 +94,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub keys: BTreeMap<Name, Key>,
     /// Every `[[zone]]`, then every `[[catalog]]`'s own zone.
-    pub zones: Vec<ZoneConfig>,
+    /// Shared with the running zones: one copy of each zone's settings.
+    pub zones: Vec<std::sync::Arc<ZoneConfig>>,
     /// Catalog zones (RFC 9432), in the order written: on a member listed
     /// by two catalogs, the first keeps it (unless a change of ownership
     /// says otherwise).
@@ -560,7 +561,7 @@ impl Config {
     }
 
     pub fn zone(&self, name: &Name) -> Option<&ZoneConfig> {
-        self.zones.iter().find(|z| &z.name == name)
+        self.zones.iter().find(|z| &z.name == name).map(|z| &**z)
     }
 }
 

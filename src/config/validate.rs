@@ -276,7 +276,7 @@ pub(super) fn validate(
             &keys,
             ZoneRole::Configured,
         );
-        zones.push(zone);
+        zones.push(std::sync::Arc::new(zone));
     }
 
     let mut catalogs = Vec::with_capacity(raw.catalogs.len());
@@ -360,7 +360,7 @@ pub(super) fn validate(
         let member_removal_grace = rc
             .member_removal_grace
             .map_or(DEFAULT_MEMBER_REMOVAL_GRACE, |d| d.0);
-        zones.push(zone_config(
+        zones.push(std::sync::Arc::new(zone_config(
             name.clone(),
             primaries,
             None,
@@ -368,7 +368,7 @@ pub(super) fn validate(
             timers,
             &keys,
             ZoneRole::Catalog,
-        ));
+        )));
         catalogs.push(CatalogConfig {
             name,
             members,

@@ -359,11 +359,9 @@ fn rrl_account(query: &Query<'_>, zone: &crate::zone::Zone, ans: &Answer<'_>) ->
     use crate::zone::Outcome;
     let qtype = u16::from(query.qtype);
     match ans.outcome {
-        Outcome::NxDomain | Outcome::YxDomain => rrl::Answer::new(
-            rrl::Class::NxDomain,
-            qtype,
-            rrl::name_hash(zone.origin_key()),
-        ),
+        Outcome::NxDomain | Outcome::YxDomain => {
+            rrl::Answer::new(rrl::Class::NxDomain, qtype, zone.origin_hash())
+        }
         Outcome::Referral => {
             let cut = match ans.authority.first() {
                 Some(Item::Set(node, _)) => rrl::name_hash(node.owner_wire()),
@@ -471,6 +469,11 @@ pub fn encode_answer(
                     let range = node.rdatas_range(set, lo, hi);
                     for r in range {
                         enc.raw_record(node.owner_wire(), set.rtype, r.ttl, r.rdata, &mut owner)?;
+                    }
+                }
+                Item::NegativeSoa(node, set, ttl) => {
+                    for r in node.rdatas(set) {
+                        enc.raw_record(node.owner_wire(), set.rtype, ttl, r.rdata, &mut owner)?;
                     }
                 }
                 _ => {

@@ -155,7 +155,7 @@ struct ZoneRuntimeState {
 /// its timers.
 #[derive(Debug)]
 pub struct ZoneRuntime {
-    pub config: ZoneConfig,
+    pub config: Arc<ZoneConfig>,
     pub entry: Arc<ZoneEntry>,
     /// Shared with the runtime a reload makes of the same zone.
     disk: Arc<Mutex<Disk>>,
@@ -254,7 +254,7 @@ struct Persisted {
 impl ZoneRuntime {
     /// Loads a zone for serving before any network traffic: the persisted
     /// copy with its stored clock, else the seed file, else nothing.
-    pub fn load(config: ZoneConfig, data_dir: &std::path::Path, now: UnixTime) -> ZoneRuntime {
+    pub fn load(config: Arc<ZoneConfig>, data_dir: &std::path::Path, now: UnixTime) -> ZoneRuntime {
         let entry = Arc::new(ZoneEntry::new(config.name.clone()));
         let paths = ZonePaths::new(data_dir, &config.name);
         let mut disk = Disk::new(paths.clone());
@@ -325,7 +325,10 @@ impl ZoneRuntime {
                     entry.swap(Arc::new(zone));
                 }
                 Ok(None) => {
-                    warn!(zone = %config.name, "no copy on disk and no seed file: SERVFAIL until the first transfer");
+                    // Warned about once for all such zones, by whoever
+                    // loads them: a new catalog of thousands would
+                    // otherwise be thousands of lines.
+                    info!(zone = %config.name, "no copy on disk and no seed file: SERVFAIL until the first transfer");
                 }
                 Err(e) => {
                     error!(zone = %config.name, "{e}");
@@ -359,7 +362,7 @@ impl ZoneRuntime {
     /// The same zone under a changed configuration (a reload): the served
     /// entry, the files and the clock carry over, and the new settings
     /// apply at once, to the answers too.
-    pub fn reconfigure(&self, config: ZoneConfig, now: UnixTime) -> ZoneRuntime {
+    pub fn reconfigure(&self, config: Arc<ZoneConfig>, now: UnixTime) -> ZoneRuntime {
         let st = self.lock();
         let timers = st
             .timers

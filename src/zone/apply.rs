@@ -575,18 +575,18 @@ impl Rewrite<'_> {
             }
             .into());
         };
-        let mut negative_soa = new_soa.clone();
-        negative_soa.ttl = new_soa.ttl.min(soa_data.minimum);
+        let negative_ttl = new_soa.ttl.min(soa_data.minimum);
         let mut next = Zone {
             origin: zone.origin.clone(),
             origin_key: zone.origin_key.clone(),
+            origin_hash: zone.origin_hash,
             origin_labels: zone.origin_labels,
             nodes: self.nodes,
             index: self.index,
             apex: zone.apex,
             serial: soa_data.serial,
             soa: new_soa.clone(),
-            negative_soa,
+            negative_ttl,
             record_count: self.record_count,
             signed: None,
             earliest_sig_expiration: self.earliest,

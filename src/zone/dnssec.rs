@@ -135,7 +135,7 @@ impl Signed {
         let negative_soa_sigs = apex
             .records_range_as(set, &owner, lo, hi)
             .map(|mut r| {
-                r.ttl = zone.negative_soa.ttl;
+                r.ttl = zone.negative_ttl;
                 r
             })
             .collect();

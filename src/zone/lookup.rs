@@ -26,6 +26,10 @@ pub enum Item<'z> {
     Set(&'z Node, &'z RRset),
     /// Records `lo..hi` of a stored RRSIG set: those covering one type.
     Sigs(&'z Node, &'z RRset, u32, u32),
+    /// The apex SOA as negative answers carry it: with this TTL, the lesser
+    /// of its own and MINIMUM (RFC 2308 §3). Encoded from its stored wire
+    /// form like any set, not converted from a parsed record per answer.
+    NegativeSoa(&'z Node, &'z RRset, u32),
     Record(&'z Record),
     Slice(&'z [Record]),
     /// A range of `Answer::synth`.
@@ -96,6 +100,13 @@ impl<'z> Answer<'z> {
                 let owner = n.name();
                 Cow::Owned(n.records_range_as(s, &owner, lo, hi).collect())
             }
+            Item::NegativeSoa(n, s, ttl) => {
+                let mut records = n.records(s);
+                for r in &mut records {
+                    r.ttl = ttl;
+                }
+                Cow::Owned(records)
+            }
             Item::Record(r) => Cow::Borrowed(std::slice::from_ref(r)),
             Item::Slice(s) => Cow::Borrowed(s),
             Item::Synth(a, b) => Cow::Borrowed(&self.synth[a as usize..b as usize]),
@@ -107,6 +118,7 @@ impl<'z> Answer<'z> {
         match *item {
             Item::Set(_, s) => s.len(),
             Item::Sigs(_, _, lo, hi) => (hi - lo) as usize,
+            Item::NegativeSoa(_, s, _) => s.len(),
             Item::Record(_) => 1,
             Item::Slice(s) => s.len(),
             Item::Synth(a, b) => (b - a) as usize,
@@ -118,7 +130,7 @@ impl<'z> Answer<'z> {
     pub fn upper_bound(&self, item: &Item<'z>) -> usize {
         let hickory = |r: &Record| r.name.len() + 1 + 10 + crate::rr::rdata_len(&r.data);
         match *item {
-            Item::Set(_, s) => s.wire_len(),
+            Item::Set(_, s) | Item::NegativeSoa(_, s, _) => s.wire_len(),
             Item::Sigs(n, s, lo, hi) => n
                 .rdatas_range(s, lo, hi)
                 .map(|r| n.owner_wire().len() + 10 + r.rdata.len())
@@ -274,7 +286,7 @@ impl Zone {
                 }
                 Found::NxDomain(ce) => {
                     ans.outcome = Outcome::NxDomain;
-                    ans.authority.push(Item::Record(&self.negative_soa));
+                    ans.authority.push(self.negative_soa_item());
                     if ans.dnssec {
                         self.push_soa_sigs(&mut ans);
                         self.deny_name(wire, ce, &mut ans);
@@ -431,12 +443,23 @@ impl Zone {
         }
     }
 
+    /// The SOA a negative answer carries, in its stored form.
+    fn negative_soa_item(&self) -> Item<'_> {
+        let apex = self.nodes.get(self.apex);
+        match apex.rrset(RecordType::SOA) {
+            Some(set) => Item::NegativeSoa(apex, set, self.negative_ttl),
+            // A built zone has its SOA at the apex; the parsed record is the
+            // same data (with its own TTL) should that ever not hold.
+            None => Item::Record(&self.soa),
+        }
+    }
+
     fn nodata<'z>(&'z self, ans: &mut Answer<'z>) {
         // After a CNAME the rcode stays NOERROR with the chain in the answer.
         if ans.answer.is_empty() {
             ans.outcome = Outcome::NoData;
         }
-        ans.authority.push(Item::Record(&self.negative_soa));
+        ans.authority.push(self.negative_soa_item());
         if ans.dnssec {
             self.push_soa_sigs(ans);
         }

@@ -317,14 +317,18 @@ impl Node {
 pub struct Zone {
     origin: Name,
     origin_key: Box<[u8]>,
+    /// [`crate::rrl::name_hash`] of the origin: the account of every
+    /// NXDOMAIN, hashed once per snapshot rather than once per answer.
+    origin_hash: u64,
     origin_labels: usize,
     nodes: NodeTable,
     index: Arc<NameIndex>,
     apex: u32,
     serial: u32,
     soa: Record,
-    /// The SOA with TTL = min(SOA TTL, MINIMUM), for negative answers (RFC 2308 §3).
-    negative_soa: Record,
+    /// The TTL of the SOA in negative answers: min(SOA TTL, MINIMUM)
+    /// (RFC 2308 §3).
+    negative_ttl: u32,
     record_count: usize,
     /// Present when the apex SOA is signed: what DNSSEC answers need.
     signed: Option<Box<dnssec::Signed>>,
@@ -910,12 +914,12 @@ impl ZoneBuilder {
             return Err(ZoneError::NoSoa { zone: zone() });
         };
         let serial = soa_data.serial;
-        let mut negative_soa = soa.clone();
-        negative_soa.ttl = soa.ttl.min(soa_data.minimum);
+        let negative_ttl = soa.ttl.min(soa_data.minimum);
         drop(raw);
 
         let mut zone = Zone {
             origin,
+            origin_hash: crate::rrl::name_hash(&origin_key),
             origin_key,
             origin_labels,
             nodes,
@@ -923,7 +927,7 @@ impl ZoneBuilder {
             apex,
             serial,
             soa,
-            negative_soa,
+            negative_ttl,
             record_count,
             signed: None,
             earliest_sig_expiration,
@@ -1101,6 +1105,10 @@ impl Zone {
         &self.origin_key
     }
 
+    pub fn origin_hash(&self) -> u64 {
+        self.origin_hash
+    }
+
     pub fn serial(&self) -> u32 {
         self.serial
     }
@@ -1111,10 +1119,6 @@ impl Zone {
 
     pub fn soa(&self) -> &Record {
         &self.soa
-    }
-
-    pub fn negative_soa(&self) -> &Record {
-        &self.negative_soa
     }
 
     pub fn record_count(&self) -> usize {
