@@ -312,8 +312,10 @@ fn zones_list(json: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// `refresh`/`retransfer`: asks for the check; with --wait, follows the
-/// zone's count of finished checks until it moves and reports the outcome.
+/// `refresh`/`retransfer`: asks for the check; with --wait, waits until a
+/// check that began after the request has finished (a zone's checks run
+/// one at a time: one running when asked is not the one asked for) and
+/// reports its outcome.
 fn check_and_wait(target: &ControlTarget, zone: &str, verb: &str, wait: &Wait) -> ExitCode {
     if !wait.wait {
         return print_or_fail(
@@ -326,12 +328,12 @@ fn check_and_wait(target: &ControlTarget, zone: &str, verb: &str, wait: &Wait) -
         serde_json::from_str(&body).map_err(|e| format!("bad status JSON: {e}"))
     };
     let result = (|| -> Result<String, String> {
-        let before = status(target)?["checks"].as_u64().unwrap_or(0);
+        let started = status(target)?["checks_started"].as_u64().unwrap_or(0);
         control_call(target, "POST", &format!("/zones/{zone}/{verb}"))?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait.timeout);
         loop {
             let now = status(target)?;
-            if now["checks"].as_u64().unwrap_or(0) > before {
+            if now["checks"].as_u64().unwrap_or(0) > started {
                 return match now["last_error"].as_str() {
                     Some(e) => Err(format!("{verb} of {zone} failed: {e}")),
                     None => Ok(format!(

@@ -105,15 +105,33 @@ notify = [\"127.0.0.1:{downstream_port}\"]
         err.contains("refresh of example.com failed") && err.contains("REFUSED"),
         "{err}"
     );
-    primary.set_behaviour(Behaviour::Good);
-    // Without --wait: queued, nothing more. (After the --wait cases: a check
-    // still running when --wait starts would be taken for the one it asked
-    // for.)
-    let (ok, out, _) = cli(control, &["refresh", "example.com"]);
+    // A check still running when --wait asks is not the one asked for:
+    // the primary takes 1.5 s over each transfer; a retransfer of serial 3
+    // is under way when the primary moves to serial 4 and `refresh --wait`
+    // asks. It reports the check after the running one, which finds 4 (the
+    // running one ends with 3 while the next is still transferring).
+    primary.set(
+        records_of(&TestZone::new(ZONE, 3, 5)),
+        Behaviour::Slow(Duration::from_millis(1500)),
+    );
+    let transfers = primary.axfr_queries();
+    let (ok, out, _) = cli(control, &["retransfer", "example.com"]);
     assert!(
-        ok && out.contains("refresh of example.com. started"),
+        ok && out.contains("retransfer of example.com. started"),
         "{out}"
     );
+    primary.wait_axfr_queries(transfers + 1, Duration::from_secs(5));
+    primary.set(
+        records_of(&TestZone::new(ZONE, 4, 5)),
+        Behaviour::Slow(Duration::from_millis(1500)),
+    );
+    let (ok, out, err) = cli(control, &["refresh", "example.com", "--wait"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("refresh of example.com. done: serial 4"),
+        "the running check's outcome taken for the one asked for: {out}"
+    );
+    primary.set_behaviour(Behaviour::Good);
 
     // NOTIFY to a real secondary of Outpost: BIND answers it.
     let bind = Bind::start(
@@ -132,7 +150,7 @@ notify = [\"127.0.0.1:{downstream_port}\"]
     let (ok, out, err) = cli(control, &["notify", "example.com"]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains(&format!("127.0.0.1:{downstream_port}: answered (serial 2")),
+        out.contains(&format!("127.0.0.1:{downstream_port}: answered (serial 4")),
         "{out}"
     );
     assert!(

@@ -166,6 +166,10 @@ pub struct ZoneRuntime {
     /// SOA checks finished (whatever their outcome), for an operator who
     /// waits for the one asked for.
     checks_done: std::sync::atomic::AtomicU64,
+    /// SOA checks begun. A zone's checks run one at a time, so the n-th
+    /// begun is the n-th done: an operator who asks for a check while one
+    /// is running waits for the one after it, not for the running one.
+    checks_started: std::sync::atomic::AtomicU64,
 }
 
 /// A zone's status, as the control endpoint and the CLI show it.
@@ -207,8 +211,12 @@ pub struct ZoneStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub catalog_problems: Vec<String>,
     /// SOA checks finished since start (or since the zone was last
-    /// reconfigured): `outpost refresh --wait` waits for it to move.
+    /// reconfigured).
     pub checks: u64,
+    /// SOA checks begun, counted the same way: `outpost refresh --wait`
+    /// reads it before asking and waits for `checks` to pass it, which
+    /// is the check that begins after the request.
+    pub checks_started: u64,
 }
 
 /// What the daemon last made of a catalog zone's copy.
@@ -343,6 +351,7 @@ impl ZoneRuntime {
             state: Mutex::new(state),
             catalog_report: Mutex::new(None),
             checks_done: Default::default(),
+            checks_started: Default::default(),
         };
         rt.apply_expiry(now);
         if let Some(w) = rt.status(now).signature_warning {
@@ -388,6 +397,7 @@ impl ZoneRuntime {
             state: Mutex::new(state),
             catalog_report: Mutex::new(self.catalog_report().clone()),
             checks_done: Default::default(),
+            checks_started: Default::default(),
         };
         rt.apply_expiry(now);
         rt
@@ -565,6 +575,9 @@ impl ZoneRuntime {
             members: catalog_report.as_ref().map(|r| r.members),
             catalog_problems: catalog_report.map(|r| r.problems).unwrap_or_default(),
             checks: self.checks_done(),
+            checks_started: self
+                .checks_started
+                .load(std::sync::atomic::Ordering::Acquire),
         }
     }
 
@@ -914,8 +927,12 @@ impl Refresher {
                     st.last_error = Some(format!("internal error: {why}"));
                     fail(&mut st, now, &zone.config);
                     drop(st);
-                    zone.checks_done
-                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                    // Counted as done only if the check had begun: the
+                    // panic may have come before it.
+                    use std::sync::atomic::Ordering::{Acquire, Release};
+                    if zone.checks_started.load(Acquire) > zone.checks_done.load(Acquire) {
+                        zone.checks_done.fetch_add(1, Release);
+                    }
                 }
                 if zone.config.role == ZoneRole::Catalog {
                     let after = zone.entry.snapshot();
@@ -952,6 +969,8 @@ async fn service(zone: &Arc<ZoneRuntime>, refresher: &Refresher) {
 
 /// One check of one zone: SOA query, transfer if needed, persist, swap.
 async fn check(zone: &Arc<ZoneRuntime>, refresher: &Refresher) {
+    zone.checks_started
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
     let events = &refresher.events;
     let now = UnixTime::now();
     let (our_serial, has_copy, from_seed, force) = {

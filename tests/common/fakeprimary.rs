@@ -68,6 +68,8 @@ pub enum Behaviour {
     /// A well-formed stream whose zone has a CNAME beside other data at the
     /// first owner below the apex: only the zone build can refuse it.
     CnameBesideData,
+    /// The whole zone, as `Good`, after this long.
+    Slow(Duration),
 }
 
 struct Served {
@@ -528,6 +530,9 @@ fn stream_axfr(inner: &Inner, query: &Message, s: &mut TcpStream) -> std::io::Re
         Behaviour::WrongId => query.header.id.wrapping_add(1),
         _ => query.header.id,
     };
+    if let Behaviour::Slow(delay) = behaviour {
+        std::thread::sleep(delay);
+    }
     if let Behaviour::Rcode(rcode) = behaviour {
         let mut b = response(id, query, rcode);
         add_edns(&mut b, query, expire);
