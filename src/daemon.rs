@@ -341,6 +341,7 @@ impl Daemon {
         self.store
             .replace_table(ZoneTable::new(runtimes.iter().map(|z| z.entry.clone())));
         for rt in &removed {
+            rt.retire();
             self.refresher.remove(rt.name());
             changes.removed.push(rt.name().to_string());
             if let ZoneRole::Member(c) = &rt.config.role {

@@ -170,6 +170,11 @@ pub struct ZoneRuntime {
     /// begun is the n-th done: an operator who asks for a check while one
     /// is running waits for the one after it, not for the running one.
     checks_started: std::sync::atomic::AtomicU64,
+    /// Replaced by a reload's runtime for the same zone, or removed. A
+    /// check of this runtime still running then must not write its
+    /// settings' verdict into the entry the new runtime now governs.
+    /// Set and read under `state`'s lock.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// A zone's status, as the control endpoint and the CLI show it.
@@ -352,6 +357,7 @@ impl ZoneRuntime {
             catalog_report: Mutex::new(None),
             checks_done: Default::default(),
             checks_started: Default::default(),
+            retired: Default::default(),
         };
         rt.apply_expiry(now);
         if let Some(w) = rt.status(now).signature_warning {
@@ -373,6 +379,8 @@ impl ZoneRuntime {
     /// apply at once, to the answers too.
     pub fn reconfigure(&self, config: Arc<ZoneConfig>, now: UnixTime) -> ZoneRuntime {
         let st = self.lock();
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let timers = st
             .timers
             .as_ref()
@@ -398,9 +406,17 @@ impl ZoneRuntime {
             catalog_report: Mutex::new(self.catalog_report().clone()),
             checks_done: Default::default(),
             checks_started: Default::default(),
+            retired: Default::default(),
         };
         rt.apply_expiry(now);
         rt
+    }
+
+    /// No longer served by this runtime (its zone was removed).
+    pub fn retire(&self) {
+        let _st = self.lock();
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Time left before our copy expires, for the EDNS EXPIRE option we hand
@@ -419,6 +435,9 @@ impl ZoneRuntime {
     /// path reads. Logs the changes.
     fn apply_expiry(&self, now: UnixTime) {
         let mut st = self.lock();
+        if self.retired.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if let Some(t) = st.timers.as_mut() {
             t.expiry_check(now);
         }
