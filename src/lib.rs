@@ -31,3 +31,16 @@ pub mod xfr;
 pub mod zone;
 pub mod zonefile;
 pub mod zonemd;
+
+/// Asks the CPU to fetch the memory at `p` ahead of use. A hint only: no
+/// effect on what the program computes.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint that never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

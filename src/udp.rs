@@ -535,6 +535,15 @@ fn answer_batch(
             }
         }
     }
+    // The questions the cache will not answer: their zone lookups first,
+    // back to back, so that their cache misses overlap.
+    for (i, q) in queries[..n].iter().enumerate() {
+        if let Some(q) = q
+            && cache.as_deref().is_none_or(|c| !c.holds(slots[i]))
+        {
+            fast::warm(q, &table);
+        }
+    }
     let mut counts = PendingCounts::default();
     let mut sizes = PendingSizes::new(&events.udp_response_sizes);
     let mut ready = 0;

@@ -33,6 +33,8 @@
 
 use std::hash::BuildHasher;
 
+use crate::prefetch;
+
 /// The longest key: a name, type, flags and limit.
 const MAX_KEY: usize = 255 + 2 + 1 + 2;
 
@@ -162,18 +164,6 @@ pub struct AnswerCache {
     pub stats: Stats,
 }
 
-/// A hint only: no effect on what the program computes.
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint that never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -261,6 +251,11 @@ impl AnswerCache {
             prefetch(self.seen.as_ptr().wrapping_add(b / 64).cast());
         }
         slot
+    }
+
+    /// Whether `slot` holds an answer (of any generation).
+    pub fn holds(&self, slot: Slot) -> bool {
+        self.find(slot).is_some()
     }
 
     /// Asks the CPU to fetch the entry of `slot`, once the set itself has

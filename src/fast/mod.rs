@@ -352,6 +352,15 @@ fn answer_body<'t>(
     }
 }
 
+/// [`crate::zone::Zone::warm`] for the zone `query` falls in.
+pub fn warm(query: &Query<'_>, table: &ZoneTable) {
+    if let Some(entry) = table.find(query.wire)
+        && let Some(zone) = entry.load().as_ref()
+    {
+        zone.warm(query.wire);
+    }
+}
+
 /// The rate-limiting account of an answer, as BIND keys it: NXDOMAIN by
 /// zone, a referral by its delegation, a wildcard answer by the wildcard's
 /// parent, NODATA and other answers by the query name.
