@@ -254,6 +254,31 @@ def _write(path, text):
         f.write(text)
 
 
+def _knot_head(d, port, threads, primary_port, server_extra=""):
+    """The parts of a Knot secondary's configuration every mode shares:
+    server, control, log, database, the primary and the NOTIFY ACL."""
+    return f"""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{port}
+    udp-workers: {threads}
+    tcp-workers: {threads}
+{server_extra}control:
+    listen: "{d}/knot.sock"
+log:
+  - target: stderr
+    any: notice
+database:
+    storage: "{d}"
+remote:
+  - id: primary
+    address: 127.0.0.1@{primary_port}
+acl:
+  - id: notify_in
+    address: 127.0.0.1
+    action: notify
+"""
+
+
 class Bind(Server):
     """The primary: serves the generated zone, transfers to 127.0.0.1."""
 
@@ -314,27 +339,8 @@ class Knot(Server):
         conf = os.path.join(d, "knot.conf")
         # Without persist: held in memory only, no zone file written back,
         # no journal.
-        _write(conf, f"""server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{self.port}
-    udp-workers: {self.threads}
-    tcp-workers: {self.threads}
-    background-workers: 1
-control:
-    listen: "{d}/knot.sock"
-log:
-  - target: stderr
-    any: notice
-database:
-    storage: "{d}"
-remote:
-  - id: primary
-    address: 127.0.0.1@{self.primary_port}
-acl:
-  - id: notify_in
-    address: 127.0.0.1
-    action: notify
-template:
+        _write(conf, _knot_head(d, self.port, self.threads, self.primary_port,
+                                "    background-workers: 1\n") + f"""template:
   - id: default
     storage: "{d}"
     zonefile-sync: {600 if self.persist else -1}
@@ -515,26 +521,7 @@ class ManyKnot(Knot):
         d = self.dir
         conf = os.path.join(d, "knot.conf")
         zones = "".join(f"  - domain: {z}\n" for z in self.zones)
-        _write(conf, f"""server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{self.port}
-    udp-workers: {self.threads}
-    tcp-workers: {self.threads}
-control:
-    listen: "{d}/knot.sock"
-log:
-  - target: stderr
-    any: notice
-database:
-    storage: "{d}"
-remote:
-  - id: primary
-    address: 127.0.0.1@{self.primary_port}
-acl:
-  - id: notify_in
-    address: 127.0.0.1
-    action: notify
-template:
+        _write(conf, _knot_head(d, self.port, self.threads, self.primary_port) + f"""template:
   - id: default
     storage: "{d}/zones"
     master: primary

@@ -105,16 +105,22 @@ def udp_serial(port, zone, timeout=0.2):
         pos = 12
         for _ in range(qd):
             pos = _skip_name(msg, pos) + 4
-        for _ in range(an):
-            pos = _skip_name(msg, pos)
-            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
-            pos += 10
-            if rtype == 6:
-                p = _skip_name(msg, _skip_name(msg, pos))
-                return struct.unpack(">I", msg[p:p + 4])[0]
-            pos += rdlen
+        return _first_soa_serial(msg, pos, an)
     except (struct.error, IndexError):
         return None
+
+
+def _first_soa_serial(msg, pos, an):
+    """The serial of the first SOA among the `an` records from `pos`, or
+    None; raises on a message cut short."""
+    for _ in range(an):
+        pos = _skip_name(msg, pos)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
+        pos += 10
+        if rtype == 6:
+            p = _skip_name(msg, _skip_name(msg, pos))
+            return struct.unpack(">I", msg[p:p + 4])[0]
+        pos += rdlen
     return None
 
 
@@ -134,17 +140,9 @@ def _served_serial(msg, qid, question):
         if msg[12:end].lower() != question:
             return None
         pos = end
-        for _ in range(an):
-            pos = _skip_name(msg, pos)
-            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
-            pos += 10
-            if rtype == 6:
-                p = _skip_name(msg, _skip_name(msg, pos))
-                return struct.unpack(">I", msg[p:p + 4])[0]
-            pos += rdlen
+        return _first_soa_serial(msg, pos, an)
     except (struct.error, IndexError):
         return None
-    return None
 
 
 def soa_sweep(port, zones, serial, questions, window=200, timeout=1.0, tries=2):

@@ -523,7 +523,7 @@ impl Daemon {
     }
 }
 
-async fn serve(mut config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config.source.display(),
@@ -572,9 +572,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             ..Default::default()
         }),
     });
-    // The daemon's copy is the one reloads compare with; a second list of
-    // every zone's settings (ten thousand of them, say) is not kept here.
-    config.zones = Vec::new();
     {
         let config = daemon.config.lock().await;
         daemon

@@ -128,7 +128,8 @@ impl<'z> Answer<'z> {
     /// The size of an item with names uncompressed: an upper bound of what
     /// it takes in a message, computed without building records.
     pub fn upper_bound(&self, item: &Item<'z>) -> usize {
-        let hickory = |r: &Record| r.name.len() + 1 + 10 + crate::rr::rdata_len(&r.data);
+        let hickory =
+            |r: &Record| crate::rr::name_wire_len(&r.name) + 10 + crate::rr::rdata_len(&r.data);
         match *item {
             Item::Set(_, s) | Item::NegativeSoa(_, s, _) => s.wire_len(),
             Item::Sigs(n, s, lo, hi) => n
